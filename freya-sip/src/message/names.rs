@@ -1,0 +1,219 @@
+//! Header names the stack knows: canonical spelling, compact forms (RFC 3261 §7.3.3 and the
+//! RFCs that registered the others), and case-insensitive recognition without allocation.
+
+/// A header the stack recognises by name. Unknown and `X-` headers are [`HeaderKind::Other`];
+/// they are kept and written back exactly like the known ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum HeaderKind {
+    /// Any header not listed here.
+    Other = 0,
+    Accept,
+    AcceptContact,
+    Allow,
+    AllowEvents,
+    Authorization,
+    CallId,
+    Contact,
+    ContentDisposition,
+    ContentEncoding,
+    ContentLength,
+    ContentType,
+    CSeq,
+    Date,
+    Diversion,
+    Event,
+    Expires,
+    From,
+    Identity,
+    IdentityInfo,
+    MaxForwards,
+    MinSe,
+    PAssertedIdentity,
+    PPreferredIdentity,
+    ProxyAuthenticate,
+    ProxyAuthorization,
+    ProxyRequire,
+    Reason,
+    RecordRoute,
+    ReferTo,
+    ReferredBy,
+    RejectContact,
+    RemotePartyId,
+    RequestDisposition,
+    Require,
+    Route,
+    SessionExpires,
+    Subject,
+    Supported,
+    To,
+    Unsupported,
+    UserAgent,
+    Via,
+    Warning,
+    WwwAuthenticate,
+}
+
+/// (kind, canonical name, compact form)
+const TABLE: &[(HeaderKind, &str, Option<u8>)] = &[
+    (HeaderKind::Accept, "Accept", None),
+    (HeaderKind::AcceptContact, "Accept-Contact", Some(b'a')),
+    (HeaderKind::Allow, "Allow", None),
+    (HeaderKind::AllowEvents, "Allow-Events", Some(b'u')),
+    (HeaderKind::Authorization, "Authorization", None),
+    (HeaderKind::CallId, "Call-ID", Some(b'i')),
+    (HeaderKind::Contact, "Contact", Some(b'm')),
+    (HeaderKind::ContentDisposition, "Content-Disposition", None),
+    (HeaderKind::ContentEncoding, "Content-Encoding", Some(b'e')),
+    (HeaderKind::ContentLength, "Content-Length", Some(b'l')),
+    (HeaderKind::ContentType, "Content-Type", Some(b'c')),
+    (HeaderKind::CSeq, "CSeq", None),
+    (HeaderKind::Date, "Date", None),
+    (HeaderKind::Diversion, "Diversion", None),
+    (HeaderKind::Event, "Event", Some(b'o')),
+    (HeaderKind::Expires, "Expires", None),
+    (HeaderKind::From, "From", Some(b'f')),
+    (HeaderKind::Identity, "Identity", Some(b'y')),
+    (HeaderKind::IdentityInfo, "Identity-Info", Some(b'n')),
+    (HeaderKind::MaxForwards, "Max-Forwards", None),
+    (HeaderKind::MinSe, "Min-SE", None),
+    (HeaderKind::PAssertedIdentity, "P-Asserted-Identity", None),
+    (HeaderKind::PPreferredIdentity, "P-Preferred-Identity", None),
+    (HeaderKind::ProxyAuthenticate, "Proxy-Authenticate", None),
+    (HeaderKind::ProxyAuthorization, "Proxy-Authorization", None),
+    (HeaderKind::ProxyRequire, "Proxy-Require", None),
+    (HeaderKind::Reason, "Reason", None),
+    (HeaderKind::RecordRoute, "Record-Route", None),
+    (HeaderKind::ReferTo, "Refer-To", Some(b'r')),
+    (HeaderKind::ReferredBy, "Referred-By", Some(b'b')),
+    (HeaderKind::RejectContact, "Reject-Contact", Some(b'j')),
+    (HeaderKind::RemotePartyId, "Remote-Party-ID", None),
+    (HeaderKind::RequestDisposition, "Request-Disposition", Some(b'd')),
+    (HeaderKind::Require, "Require", None),
+    (HeaderKind::Route, "Route", None),
+    (HeaderKind::SessionExpires, "Session-Expires", Some(b'x')),
+    (HeaderKind::Subject, "Subject", Some(b's')),
+    (HeaderKind::Supported, "Supported", Some(b'k')),
+    (HeaderKind::To, "To", Some(b't')),
+    (HeaderKind::Unsupported, "Unsupported", None),
+    (HeaderKind::UserAgent, "User-Agent", None),
+    (HeaderKind::Via, "Via", Some(b'v')),
+    (HeaderKind::Warning, "Warning", None),
+    (HeaderKind::WwwAuthenticate, "WWW-Authenticate", None),
+];
+
+impl HeaderKind {
+    /// Recognises a header name, case-insensitively, in its full or compact form.
+    /// Names the stack does not know give [`HeaderKind::Other`].
+    ///
+    /// ```
+    /// use freya_sip::message::HeaderKind;
+    /// assert_eq!(HeaderKind::from_name(b"i"), HeaderKind::CallId);
+    /// assert_eq!(HeaderKind::from_name(b"cAlL-iD"), HeaderKind::CallId);
+    /// assert_eq!(HeaderKind::from_name(b"X-Freya-Call-Id"), HeaderKind::Other);
+    /// ```
+    #[inline]
+    pub fn from_name(name: &[u8]) -> HeaderKind {
+        if name.len() == 1 {
+            let c = name[0].to_ascii_lowercase();
+            for (kind, _, compact) in TABLE {
+                if *compact == Some(c) {
+                    return *kind;
+                }
+            }
+            return HeaderKind::Other;
+        }
+        // Dispatch on length and first letter first: most headers are rejected after two
+        // comparisons of integers, without touching the table's strings.
+        let first = match name.first() {
+            Some(c) => c.to_ascii_lowercase(),
+            None => return HeaderKind::Other,
+        };
+        if first == b'x' {
+            // Every X- header; none is known (Session-Expires' compact 'x' is one byte).
+            return HeaderKind::Other;
+        }
+        for (kind, full, _) in TABLE {
+            let full = full.as_bytes();
+            if full.len() == name.len()
+                && full[0].to_ascii_lowercase() == first
+                && full.eq_ignore_ascii_case(name)
+            {
+                return *kind;
+            }
+        }
+        HeaderKind::Other
+    }
+
+    /// The canonical spelling (`Call-ID`, `CSeq`, `WWW-Authenticate`…); `None` for
+    /// [`HeaderKind::Other`].
+    pub fn canonical_name(self) -> Option<&'static str> {
+        TABLE.iter().find(|(k, _, _)| *k == self).map(|(_, n, _)| *n)
+    }
+
+    /// The compact form (RFC 3261 §7.3.3 and later registrations), when the header has one.
+    pub fn compact_form(self) -> Option<char> {
+        TABLE
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .and_then(|(_, _, c)| c.map(char::from))
+    }
+
+    /// Whether the header may appear at most once in a message (RFC 3261 §7.3.1): several
+    /// rows of these make the message ambiguous.
+    pub fn is_single_valued(self) -> bool {
+        matches!(
+            self,
+            HeaderKind::CallId
+                | HeaderKind::CSeq
+                | HeaderKind::From
+                | HeaderKind::To
+                | HeaderKind::MaxForwards
+                | HeaderKind::ContentLength
+                | HeaderKind::ContentType
+                | HeaderKind::Expires
+                | HeaderKind::Date
+        )
+    }
+}
+
+/// Whether two header names denote the same header: case-insensitive, and a compact form
+/// equals its full name (`i` ≡ `Call-ID`). Names unknown to the stack compare by their bytes,
+/// case-insensitively.
+pub fn same_header(a: &str, b: &str) -> bool {
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    let ka = HeaderKind::from_name(a.as_bytes());
+    ka != HeaderKind::Other && ka == HeaderKind::from_name(b.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_row_round_trips() {
+        for (kind, name, compact) in TABLE {
+            assert_eq!(HeaderKind::from_name(name.as_bytes()), *kind, "{name}");
+            assert_eq!(
+                HeaderKind::from_name(name.to_ascii_uppercase().as_bytes()),
+                *kind
+            );
+            if let Some(c) = compact {
+                assert_eq!(HeaderKind::from_name(&[*c]), *kind);
+                assert_eq!(HeaderKind::from_name(&[c.to_ascii_uppercase()]), *kind);
+            }
+            assert_eq!(kind.canonical_name(), Some(*name));
+        }
+    }
+
+    #[test]
+    fn same_header_maps_compact_forms() {
+        assert!(same_header("v", "VIA"));
+        assert!(same_header("X-Foo", "x-foo"));
+        assert!(!same_header("X-Foo", "X-Bar"));
+        assert!(!same_header("q", "Q-Other"));
+    }
+}
