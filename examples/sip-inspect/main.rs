@@ -63,7 +63,8 @@ fn rejected(source: &str, raw: &[u8], e: &ParseError, with_response: bool) -> Va
         },
     });
     if with_response {
-        v["response"] = json!(error_response(raw, e).map(|b| String::from_utf8_lossy(&b).into_owned()));
+        v["response"] =
+            json!(error_response(raw, e).map(|b| String::from_utf8_lossy(&b).into_owned()));
     }
     v
 }

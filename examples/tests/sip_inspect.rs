@@ -31,7 +31,11 @@ fn exit_status_follows_the_manifest() {
         let (file, verdict) = (cols[0], cols[2]);
         let path = dir.join(file);
         let (code, v) = inspect(&["--response", path.to_str().unwrap()]);
-        assert_eq!(code == 0, verdict == "accept", "{file}: exit {code}, manifest {verdict}");
+        assert_eq!(
+            code == 0,
+            verdict == "accept",
+            "{file}: exit {code}, manifest {verdict}"
+        );
         assert_eq!(v["verdict"], verdict, "{file}");
         if verdict == "reject" {
             assert!(v["error"]["kind"].is_string(), "{file}");
@@ -49,7 +53,9 @@ fn headers_are_listed_exactly() {
     assert_eq!(code, 0);
     assert_eq!(v["method"], "INVITE");
     let headers = v["headers"].as_array().unwrap();
-    assert!(headers.iter().any(|h| h[0] == "X-Customer-Name" && h[1] == "\u{15e}\u{fc}kr\u{fc} \u{c7}a\u{11f}lar"));
+    assert!(headers
+        .iter()
+        .any(|h| h[0] == "X-Customer-Name" && h[1] == "\u{15e}\u{fc}kr\u{fc} \u{c7}a\u{11f}lar"));
     assert_eq!(headers[0][0], "Via");
     let raw = std::fs::read(&sample).unwrap();
     let body_len = v["body_length"].as_u64().unwrap() as usize;
@@ -72,5 +78,8 @@ fn turkish_dotted_i_is_named_with_its_bytes() {
     assert_eq!(v["error"]["kind"], "invalid_header_name");
     assert_eq!(v["error"]["line"], 7);
     assert_eq!(v["error"]["offending"], "c4b0");
-    assert!(v["response"].as_str().unwrap().starts_with("SIP/2.0 400 Bad Request\r\n"));
+    assert!(v["response"]
+        .as_str()
+        .unwrap()
+        .starts_with("SIP/2.0 400 Bad Request\r\n"));
 }

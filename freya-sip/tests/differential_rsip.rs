@@ -8,11 +8,14 @@ use proptest::prelude::*;
 use rsip::prelude::{HeadersExt, ToTypedHeader, UntypedHeader};
 
 fn agree(raw: &[u8]) -> Result<(), TestCaseError> {
-    let ours = parse(Bytes::copy_from_slice(raw)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let theirs = rsip::SipMessage::try_from(raw).map_err(|e| TestCaseError::fail(format!("rsip: {e}")))?;
+    let ours =
+        parse(Bytes::copy_from_slice(raw)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let theirs =
+        rsip::SipMessage::try_from(raw).map_err(|e| TestCaseError::fail(format!("rsip: {e}")))?;
     compare(&ours, &theirs)?;
     // Conversion both ways keeps the fields.
-    let converted = rsip::SipMessage::try_from(&ours).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let converted =
+        rsip::SipMessage::try_from(&ours).map_err(|e| TestCaseError::fail(e.to_string()))?;
     compare(&ours, &converted)?;
     let back = Message::try_from(&converted).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(back.call_id(), ours.call_id());
@@ -35,7 +38,10 @@ fn compare(ours: &Message, theirs: &rsip::SipMessage) -> Result<(), TestCaseErro
             prop_assert_eq!(ours.status_code(), Some(u16::from(r.status_code.clone())));
         }
     }
-    prop_assert_eq!(ours.call_id(), Some(theirs.call_id_header().unwrap().value()));
+    prop_assert_eq!(
+        ours.call_id(),
+        Some(theirs.call_id_header().unwrap().value())
+    );
     let cseq = theirs.cseq_header().unwrap().typed().unwrap();
     let our_cseq = ours.cseq().unwrap();
     prop_assert_eq!(our_cseq.seq, cseq.seq);
@@ -107,10 +113,23 @@ proptest! {
 
 #[test]
 fn corpus_messages_rsip_can_read_agree() {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/rfc4475");
-    let dir = std::env::var("FREYA_CORPUS_DIR").map(|d| std::path::PathBuf::from(d).join("rfc4475")).unwrap_or(dir);
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/rfc4475");
+    let dir = std::env::var("FREYA_CORPUS_DIR")
+        .map(|d| std::path::PathBuf::from(d).join("rfc4475"))
+        .unwrap_or(dir);
     let mut compared = 0;
-    for name in ["dblreq.sip", "semiuri.sip", "transports.sip", "cparam01.sip", "cparam02.sip", "zeromf.sip", "bext01.sip", "noreason.sip", "invut.sip"] {
+    for name in [
+        "dblreq.sip",
+        "semiuri.sip",
+        "transports.sip",
+        "cparam01.sip",
+        "cparam02.sip",
+        "zeromf.sip",
+        "bext01.sip",
+        "noreason.sip",
+        "invut.sip",
+    ] {
         let raw = std::fs::read(dir.join(name)).unwrap();
         let ours = parse(Bytes::from(raw.clone())).unwrap();
         let raw = &raw[..ours.consumed()];
@@ -119,7 +138,9 @@ fn corpus_messages_rsip_can_read_agree() {
             if theirs.call_id_header().is_err() || theirs.via_header().is_err() {
                 continue;
             }
-            compare(&ours, &theirs).map_err(|e| format!("{name}: {e}")).unwrap();
+            compare(&ours, &theirs)
+                .map_err(|e| format!("{name}: {e}"))
+                .unwrap();
             compared += 1;
         }
     }

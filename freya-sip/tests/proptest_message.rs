@@ -7,7 +7,8 @@ use bytes::Bytes;
 use freya_sip::message::{parse, ErrorKind, StreamFramer};
 use proptest::prelude::*;
 
-const TOKEN_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~";
+const TOKEN_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~";
 
 fn token() -> impl Strategy<Value = String> {
     proptest::collection::vec(proptest::sample::select(TOKEN_CHARS), 1..12)
@@ -90,7 +91,13 @@ fn header() -> impl Strategy<Value = Header> {
 fn random_case(s: &str, mask: u64) -> String {
     s.chars()
         .enumerate()
-        .map(|(i, c)| if mask >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+        .map(|(i, c)| {
+            if mask >> (i % 64) & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
@@ -118,10 +125,22 @@ fn message() -> impl Strategy<Value = Msg> {
                 format!("{method} sip:+14155550100@127.0.0.1:5060 SIP/2.0\r\n")
             };
             let mut headers: Vec<(String, String)> = vec![
-                (random_case("Via", case), "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKab12".into()),
-                (random_case("From", case >> 3), "\"Ada\" <sip:ada@example.com>;tag=77".into()),
-                (random_case("To", case >> 5), "<sip:+14155550100@127.0.0.1>".into()),
-                (random_case("Call-ID", case >> 7), "f81d4fae@192.0.2.1".into()),
+                (
+                    random_case("Via", case),
+                    "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKab12".into(),
+                ),
+                (
+                    random_case("From", case >> 3),
+                    "\"Ada\" <sip:ada@example.com>;tag=77".into(),
+                ),
+                (
+                    random_case("To", case >> 5),
+                    "<sip:+14155550100@127.0.0.1>".into(),
+                ),
+                (
+                    random_case("Call-ID", case >> 7),
+                    "f81d4fae@192.0.2.1".into(),
+                ),
                 (random_case("CSeq", case >> 11), format!("4711 {method}")),
             ];
             let mut lines: Vec<String> = headers
@@ -142,7 +161,11 @@ fn message() -> impl Strategy<Value = Msg> {
             }
             bytes.extend_from_slice(b"\r\n");
             bytes.extend_from_slice(&body);
-            Msg { bytes, headers, body }
+            Msg {
+                bytes,
+                headers,
+                body,
+            }
         })
 }
 

@@ -57,7 +57,8 @@ fn port_ambiguous_and_unambiguous() {
 fn via_received_with_and_without_delimiters() {
     for received in ["[2001:db8::9:255]", "2001:db8::9:255"] {
         let via = format!("SIP/2.0/UDP [2001:db8::9:1];received={received};branch=z9hG4bKas3-111");
-        let m = parse(msg("BYE sip:[2001:db8::10] SIP/2.0", &via, "")).unwrap_or_else(|e| panic!("{received}: {e}"));
+        let m = parse(msg("BYE sip:[2001:db8::10] SIP/2.0", &via, ""))
+            .unwrap_or_else(|e| panic!("{received}: {e}"));
         let v = m.top_via().unwrap();
         assert_eq!(v.received(), Some(received));
         assert_eq!(v.branch(), Some("z9hG4bKas3-111"));
@@ -82,7 +83,17 @@ fn multiple_addresses_and_ipv4_mapped() {
 
 #[test]
 fn abnf_colons() {
-    let e = parse(msg("OPTIONS sip:user@[2001:db8:::192.0.2.1] SIP/2.0", VIA, "")).unwrap_err();
+    let e = parse(msg(
+        "OPTIONS sip:user@[2001:db8:::192.0.2.1] SIP/2.0",
+        VIA,
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidRequestUri);
-    assert!(parse(msg("OPTIONS sip:user@[2001:db8::192.0.2.1] SIP/2.0", VIA, "")).is_ok());
+    assert!(parse(msg(
+        "OPTIONS sip:user@[2001:db8::192.0.2.1] SIP/2.0",
+        VIA,
+        ""
+    ))
+    .is_ok());
 }

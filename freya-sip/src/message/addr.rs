@@ -270,11 +270,10 @@ mod tests {
 
     #[test]
     fn lists_split_on_commas_outside_quotes() {
-        let v: Vec<_> = NameAddr::parse_list(
-            "\"a, b\" <sip:a@x>;q=0.5, <sip:b@y>, sip:c@z;expires=60",
-        )
-        .collect::<Result<_, _>>()
-        .unwrap();
+        let v: Vec<_> =
+            NameAddr::parse_list("\"a, b\" <sip:a@x>;q=0.5, <sip:b@y>, sip:c@z;expires=60")
+                .collect::<Result<_, _>>()
+                .unwrap();
         assert_eq!(v.len(), 3);
         assert_eq!(v[2].params.get("expires"), Some(Some("60")));
         assert!(matches!(Contact::parse(" * "), Contact::Wildcard));

@@ -135,9 +135,7 @@ impl Editor {
             .headers
             .iter()
             .enumerate()
-            .filter(|(i, e)| {
-                self.changes[*i] != Change::Remove && same_header(e.name.str(b), name)
-            })
+            .filter(|(i, e)| self.changes[*i] != Change::Remove && same_header(e.name.str(b), name))
             .map(|(i, _)| i)
             .collect()
     }
@@ -172,7 +170,11 @@ impl Editor {
     /// # Errors
     /// [`EditError::NoSuchHeader`], or a value with CR/LF.
     pub fn set_header_at(&mut self, index: usize, value: &str) -> Result<&mut Self, EditError> {
-        let e = self.msg.headers.get(index).ok_or(EditError::NoSuchHeader(index))?;
+        let e = self
+            .msg
+            .headers
+            .get(index)
+            .ok_or(EditError::NoSuchHeader(index))?;
         check_value(e.name.str(&self.msg.buf), value)?;
         self.changes[index] = Change::Replace(value.to_owned());
         Ok(self)
@@ -194,13 +196,19 @@ impl Editor {
     ///
     /// # Errors
     /// As [`Editor::set_header`], and [`EditError::NoSuchHeader`] past the end.
-    pub fn insert_header(&mut self, index: usize, name: &str, value: &str) -> Result<&mut Self, EditError> {
+    pub fn insert_header(
+        &mut self,
+        index: usize,
+        name: &str,
+        value: &str,
+    ) -> Result<&mut Self, EditError> {
         if index > self.msg.headers.len() {
             return Err(EditError::NoSuchHeader(index));
         }
         check_name(name)?;
         check_value(name, value)?;
-        self.inserts.push((index, name.to_owned(), value.to_owned()));
+        self.inserts
+            .push((index, name.to_owned(), value.to_owned()));
         Ok(self)
     }
 
@@ -257,7 +265,11 @@ impl Editor {
     ///
     /// # Errors
     /// As [`Editor::set_header`] for the Content-Type value.
-    pub fn set_body(&mut self, body: Bytes, content_type: Option<&str>) -> Result<&mut Self, EditError> {
+    pub fn set_body(
+        &mut self,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<&mut Self, EditError> {
         if let Some(ct) = content_type {
             self.set_header("Content-Type", ct)?;
         }
@@ -275,7 +287,10 @@ impl Editor {
         let m = &self.msg;
         let b: &[u8] = &m.buf;
         let mut out = BytesMut::with_capacity(b.len() + 256);
-        let first_header = m.headers.first().map_or(m.body_start as usize, |h| h.line.s as usize);
+        let first_header = m
+            .headers
+            .first()
+            .map_or(m.body_start as usize, |h| h.line.s as usize);
         // Start line.
         match (&self.request_uri, m.start) {
             (Some(uri), StartLine::Request { uri: span, .. }) => {
@@ -285,7 +300,11 @@ impl Editor {
             }
             _ => out.put_slice(&b[..first_header]),
         }
-        let eol: &[u8] = if b[..first_header].ends_with(b"\r\n") { b"\r\n" } else { b"\n" };
+        let eol: &[u8] = if b[..first_header].ends_with(b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
         let mut inserts = self.inserts.clone();
         inserts.sort_by_key(|(i, _, _)| *i); // stable: same-index inserts keep their order
         let mut ins = inserts.iter().peekable();
@@ -308,7 +327,11 @@ impl Editor {
                     out.put_slice(&b[e.line.s as usize..vs]);
                     out.put_slice(v.as_bytes());
                     let line = e.line.bytes(b);
-                    out.put_slice(if line.ends_with(b"\r\n") { b"\r\n" } else { b"\n" });
+                    out.put_slice(if line.ends_with(b"\r\n") {
+                        b"\r\n"
+                    } else {
+                        b"\n"
+                    });
                 }
             }
         }
@@ -349,7 +372,10 @@ mod tests {
     #[test]
     fn untouched_message_is_identical() {
         let m = parse(Bytes::from_static(RAW)).unwrap();
-        assert_eq!(m.edit().finish().unwrap().to_bytes(), Bytes::from_static(RAW));
+        assert_eq!(
+            m.edit().finish().unwrap().to_bytes(),
+            Bytes::from_static(RAW)
+        );
     }
 
     #[test]
@@ -387,7 +413,8 @@ mod tests {
         let m = parse(Bytes::from_static(RAW)).unwrap();
         let mut e = m.edit();
         assert_eq!(e.remove_header("X-A"), 1);
-        e.insert_header(0, "Via", "SIP/2.0/TCP p;branch=z9hG4bK2").unwrap();
+        e.insert_header(0, "Via", "SIP/2.0/TCP p;branch=z9hG4bK2")
+            .unwrap();
         let out = e.finish().unwrap();
         assert_eq!(out.vias().count(), 2);
         assert_eq!(out.top_via().unwrap().transport, "TCP");

@@ -54,6 +54,35 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (for counters and metrics).
+    pub const ALL: [ErrorKind; 20] = [
+        ErrorKind::Empty,
+        ErrorKind::InvalidStartLine,
+        ErrorKind::InvalidMethod,
+        ErrorKind::InvalidRequestUri,
+        ErrorKind::UnsupportedVersion,
+        ErrorKind::InvalidStatusCode,
+        ErrorKind::InvalidHeaderName,
+        ErrorKind::MissingColon,
+        ErrorKind::InvalidHeaderValue,
+        ErrorKind::InvalidHeader,
+        ErrorKind::CSeqMethodMismatch,
+        ErrorKind::UnexpectedContinuation,
+        ErrorKind::UnterminatedHeaders,
+        ErrorKind::InvalidContentLength,
+        ErrorKind::ConflictingContentLength,
+        ErrorKind::BodyTooShort,
+        ErrorKind::MissingContentLength,
+        ErrorKind::MessageTooLarge,
+        ErrorKind::TooManyHeaders,
+        ErrorKind::LineTooLong,
+    ];
+
+    /// Position in [`ErrorKind::ALL`].
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+
     /// A stable snake_case name, used in logs, JSON output and the bindings' `kind` field.
     pub fn name(self) -> &'static str {
         match self {

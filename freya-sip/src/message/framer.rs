@@ -287,7 +287,10 @@ mod tests {
         }
         let mut f = StreamFramer::new();
         f.push(b"OPTIONS sip:a@b SIP/2.0\r\nl: 1000000\r\n\r\n");
-        assert_eq!(f.next_message().unwrap_err().kind(), ErrorKind::MessageTooLarge);
+        assert_eq!(
+            f.next_message().unwrap_err().kind(),
+            ErrorKind::MessageTooLarge
+        );
     }
 
     #[test]

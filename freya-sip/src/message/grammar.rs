@@ -25,16 +25,28 @@ const fn class_table() -> [u8; 256] {
         let alnum = b.is_ascii_alphanumeric();
         let mut v = 0u8;
         // token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-        if alnum || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
         {
             v |= TOKEN;
         }
         // unreserved = alphanum / mark; mark = - _ . ! ~ * ' ( )
-        if alnum || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')') {
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
             v |= UNRESERVED;
         }
         // user-unreserved = & = + $ , ; ? /   (and '#', tolerated: carriers send it raw)
-        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b'#') {
+        if matches!(
+            b,
+            b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b'#'
+        ) {
             v |= USER_EXTRA;
         }
         // param-unreserved = [ ] / : & + $
@@ -284,7 +296,10 @@ impl<'a> Cursor<'a> {
                 Ok(&self.s[start..self.pos])
             }
             Some(b'[') => {
-                let end = self.rest().find(']').ok_or_else(|| self.err("unterminated IPv6 reference"))?;
+                let end = self
+                    .rest()
+                    .find(']')
+                    .ok_or_else(|| self.err("unterminated IPv6 reference"))?;
                 self.pos += end + 1;
                 Ok(&self.s[start..self.pos])
             }
@@ -331,8 +346,7 @@ pub fn check_escaped(s: &str, ok: impl Fn(u8) -> bool, what: &'static str) -> GR
     while i < b.len() {
         let c = b[i];
         if c == b'%' {
-            if i + 3 <= b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()
-            {
+            if i + 3 <= b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
                 i += 3;
                 continue;
             }
@@ -369,7 +383,10 @@ mod tests {
         let mut c = Cursor::new("\"J\u{f6}rg\"");
         assert_eq!(c.quoted_string().unwrap(), "J\u{f6}rg");
         let mut c = Cursor::new("\"open");
-        assert_eq!(c.quoted_string().unwrap_err().what, "unterminated quoted string");
+        assert_eq!(
+            c.quoted_string().unwrap_err().what,
+            "unterminated quoted string"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod grammar;
 mod names;
 mod params;
 mod parse;
+mod rejects;
 mod response;
 mod rsip_interop;
 mod scalar;
@@ -36,6 +37,7 @@ pub use grammar::GrammarError;
 pub use names::{same_header, HeaderKind};
 pub use params::{unquote, ParamIter, Params};
 pub use parse::{parse, parse_with, Framing, Limits};
+pub use rejects::RejectLog;
 pub use response::{check_request, error_response, response_to, Rejection};
 pub use rsip_interop::RsipError;
 pub use scalar::{parse_content_length, parse_max_forwards, CSeq, Reason};
@@ -75,8 +77,16 @@ impl Span {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StartLine {
-    Request { method: Span, uri: Span, version: Span },
-    Response { version: Span, code: u16, reason: Span },
+    Request {
+        method: Span,
+        uri: Span,
+        version: Span,
+    },
+    Response {
+        version: Span,
+        code: u16,
+        reason: Span,
+    },
 }
 
 /// One header line's spans.
@@ -242,7 +252,10 @@ impl Message {
 
     /// The start line without its terminator.
     pub fn start_line(&self) -> &str {
-        let end = self.headers.first().map_or(self.body_start as usize, |h| h.line.s as usize);
+        let end = self
+            .headers
+            .first()
+            .map_or(self.body_start as usize, |h| h.line.s as usize);
         let line = &self.b()[..end];
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -291,7 +304,8 @@ impl Message {
                 if kind != HeaderKind::Other {
                     e.kind == kind
                 } else {
-                    e.kind == HeaderKind::Other && e.name.bytes(b).eq_ignore_ascii_case(name.as_bytes())
+                    e.kind == HeaderKind::Other
+                        && e.name.bytes(b).eq_ignore_ascii_case(name.as_bytes())
                 }
             })
             .map(move |i| self.field(i))
@@ -369,13 +383,14 @@ impl Message {
 
     /// Every Contact address, in order (`Contact: *` gives none; see [`Message::contact_wildcard`]).
     pub fn contacts(&self) -> impl Iterator<Item = NameAddr<'_>> + '_ {
-        self.headers_of(HeaderKind::Contact)
-            .flat_map(|h| match Contact::parse(h.value) {
+        self.headers_of(HeaderKind::Contact).flat_map(|h| {
+            match Contact::parse(h.value) {
                 Contact::Wildcard => None,
                 Contact::Addresses(it) => Some(it.filter_map(Result::ok)),
             }
             .into_iter()
-            .flatten())
+            .flatten()
+        })
     }
 
     /// Whether a Contact header is `*` (remove all bindings, RFC 3261 §10.2.2).
@@ -402,18 +417,23 @@ impl Message {
 
     /// Record-Route addresses in order (RFC 3261 §20.30).
     pub fn record_routes(&self) -> impl Iterator<Item = NameAddr<'_>> + '_ {
-        self.name_addrs(HeaderKind::RecordRoute).filter_map(Result::ok)
+        self.name_addrs(HeaderKind::RecordRoute)
+            .filter_map(Result::ok)
     }
 
     /// P-Asserted-Identity addresses (RFC 3325). Not checked by the parser: a malformed one
     /// is an `Err` here, and the message stays usable.
-    pub fn p_asserted_identities(&self) -> impl Iterator<Item = Result<NameAddr<'_>, GrammarError>> + '_ {
+    pub fn p_asserted_identities(
+        &self,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, GrammarError>> + '_ {
         self.name_addrs(HeaderKind::PAssertedIdentity)
     }
 
     /// Remote-Party-ID addresses (draft-ietf-sip-privacy, as trunks send it). Unchecked by
     /// the parser, like [`Message::p_asserted_identities`].
-    pub fn remote_party_ids(&self) -> impl Iterator<Item = Result<NameAddr<'_>, GrammarError>> + '_ {
+    pub fn remote_party_ids(
+        &self,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, GrammarError>> + '_ {
         self.name_addrs(HeaderKind::RemotePartyId)
     }
 
@@ -422,7 +442,10 @@ impl Message {
         self.name_addrs(HeaderKind::Diversion)
     }
 
-    fn name_addrs(&self, kind: HeaderKind) -> impl Iterator<Item = Result<NameAddr<'_>, GrammarError>> + '_ {
+    fn name_addrs(
+        &self,
+        kind: HeaderKind,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, GrammarError>> + '_ {
         self.headers_of(kind)
             .flat_map(|h| NameAddr::parse_list(h.value))
     }

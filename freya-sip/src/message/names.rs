@@ -9,49 +9,93 @@
 pub enum HeaderKind {
     /// Any header not listed here.
     Other = 0,
+    /// `Accept` (RFC 3261 §20).
     Accept,
+    /// `Accept-Contact` (RFC 3841).
     AcceptContact,
+    /// `Allow` (RFC 3261 §20).
     Allow,
+    /// `Allow-Events` (RFC 6665).
     AllowEvents,
+    /// `Authorization` (RFC 3261 §20).
     Authorization,
+    /// `Call-ID` (RFC 3261 §20).
     CallId,
+    /// `Contact` (RFC 3261 §20).
     Contact,
+    /// `Content-Disposition` (RFC 3261 §20).
     ContentDisposition,
+    /// `Content-Encoding` (RFC 3261 §20).
     ContentEncoding,
+    /// `Content-Length` (RFC 3261 §20).
     ContentLength,
+    /// `Content-Type` (RFC 3261 §20).
     ContentType,
+    /// `CSeq` (RFC 3261 §20).
     CSeq,
+    /// `Date` (RFC 3261 §20).
     Date,
+    /// `Diversion` (RFC 5806).
     Diversion,
+    /// `Event` (RFC 6665).
     Event,
+    /// `Expires` (RFC 3261 §20).
     Expires,
+    /// `From` (RFC 3261 §20).
     From,
+    /// `Identity` (RFC 8224).
     Identity,
+    /// `Identity-Info` (RFC 4474).
     IdentityInfo,
+    /// `Max-Forwards` (RFC 3261 §20).
     MaxForwards,
+    /// `Min-SE` (RFC 4028).
     MinSe,
+    /// `P-Asserted-Identity` (RFC 3325).
     PAssertedIdentity,
+    /// `P-Preferred-Identity` (RFC 3325).
     PPreferredIdentity,
+    /// `Proxy-Authenticate` (RFC 3261 §20).
     ProxyAuthenticate,
+    /// `Proxy-Authorization` (RFC 3261 §20).
     ProxyAuthorization,
+    /// `Proxy-Require` (RFC 3261 §20).
     ProxyRequire,
+    /// `Reason` (RFC 3326).
     Reason,
+    /// `Record-Route` (RFC 3261 §20).
     RecordRoute,
+    /// `Refer-To` (RFC 3515).
     ReferTo,
+    /// `Referred-By` (RFC 3892).
     ReferredBy,
+    /// `Reject-Contact` (RFC 3841).
     RejectContact,
+    /// `Remote-Party-ID` (draft-ietf-sip-privacy-04).
     RemotePartyId,
+    /// `Request-Disposition` (RFC 3841).
     RequestDisposition,
+    /// `Require` (RFC 3261 §20).
     Require,
+    /// `Route` (RFC 3261 §20).
     Route,
+    /// `Session-Expires` (RFC 4028).
     SessionExpires,
+    /// `Subject` (RFC 3261 §20).
     Subject,
+    /// `Supported` (RFC 3261 §20).
     Supported,
+    /// `To` (RFC 3261 §20).
     To,
+    /// `Unsupported` (RFC 3261 §20).
     Unsupported,
+    /// `User-Agent` (RFC 3261 §20).
     UserAgent,
+    /// `Via` (RFC 3261 §20).
     Via,
+    /// `Warning` (RFC 3261 §20).
     Warning,
+    /// `WWW-Authenticate` (RFC 3261 §20).
     WwwAuthenticate,
 }
 
@@ -89,7 +133,11 @@ const TABLE: &[(HeaderKind, &str, Option<u8>)] = &[
     (HeaderKind::ReferredBy, "Referred-By", Some(b'b')),
     (HeaderKind::RejectContact, "Reject-Contact", Some(b'j')),
     (HeaderKind::RemotePartyId, "Remote-Party-ID", None),
-    (HeaderKind::RequestDisposition, "Request-Disposition", Some(b'd')),
+    (
+        HeaderKind::RequestDisposition,
+        "Request-Disposition",
+        Some(b'd'),
+    ),
     (HeaderKind::Require, "Require", None),
     (HeaderKind::Route, "Route", None),
     (HeaderKind::SessionExpires, "Session-Expires", Some(b'x')),
@@ -149,7 +197,10 @@ impl HeaderKind {
     /// The canonical spelling (`Call-ID`, `CSeq`, `WWW-Authenticate`…); `None` for
     /// [`HeaderKind::Other`].
     pub fn canonical_name(self) -> Option<&'static str> {
-        TABLE.iter().find(|(k, _, _)| *k == self).map(|(_, n, _)| *n)
+        TABLE
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map(|(_, n, _)| *n)
     }
 
     /// The compact form (RFC 3261 §7.3.3 and later registrations), when the header has one.

@@ -102,7 +102,13 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn err(&self, kind: ErrorKind, at: usize, line: usize, detail: impl Into<String>) -> ParseError {
+    fn err(
+        &self,
+        kind: ErrorKind,
+        at: usize,
+        line: usize,
+        detail: impl Into<String>,
+    ) -> ParseError {
         ParseError::new(kind, at + self.base, detail).with_line(line + self.base_line)
     }
 
@@ -253,11 +259,21 @@ impl<'a> Parser<'a> {
             let offending = &b[at..(at + bad_len.max(1)).min(b.len())];
             return Err(match name {
                 Some(n) => self
-                    .err(ErrorKind::InvalidHeaderValue, at, line, "value is not valid UTF-8")
+                    .err(
+                        ErrorKind::InvalidHeaderValue,
+                        at,
+                        line,
+                        "value is not valid UTF-8",
+                    )
                     .with_header(n)
                     .with_offending(offending),
                 None => self
-                    .err(ErrorKind::InvalidStartLine, at, line, "start line is not valid UTF-8")
+                    .err(
+                        ErrorKind::InvalidStartLine,
+                        at,
+                        line,
+                        "start line is not valid UTF-8",
+                    )
                     .with_offending(offending),
             });
         }
@@ -275,16 +291,16 @@ impl<'a> Parser<'a> {
                 e
             })?;
             match content_length {
-                Some((prev, _)) if prev != n => {
-                    return Err(self
-                        .err(
-                            ErrorKind::ConflictingContentLength,
-                            h.value.s as usize,
-                            header_line_no(b, h),
-                            format!("Content-Length {n} conflicts with an earlier Content-Length {prev}"),
-                        )
-                        .with_header(h.name.str(b)))
-                }
+                Some((prev, _)) if prev != n => return Err(self
+                    .err(
+                        ErrorKind::ConflictingContentLength,
+                        h.value.s as usize,
+                        header_line_no(b, h),
+                        format!(
+                            "Content-Length {n} conflicts with an earlier Content-Length {prev}"
+                        ),
+                    )
+                    .with_header(h.name.str(b))),
                 _ => content_length = Some((n, i)),
             }
         }
@@ -373,10 +389,20 @@ impl<'a> Parser<'a> {
         // Request-Line = Method SP Request-URI SP SIP-Version
         let sp1 = match memchr::memchr(b' ', line) {
             Some(i) => i,
-            None => return Err(bad(ErrorKind::InvalidStartLine, 0, "request line without SP")),
+            None => {
+                return Err(bad(
+                    ErrorKind::InvalidStartLine,
+                    0,
+                    "request line without SP",
+                ))
+            }
         };
         if sp1 == 0 {
-            return Err(bad(ErrorKind::InvalidStartLine, 0, "request line starts with SP"));
+            return Err(bad(
+                ErrorKind::InvalidStartLine,
+                0,
+                "request line starts with SP",
+            ));
         }
         if let Some(i) = line[..sp1].iter().position(|&c| !is_token(c)) {
             return Err(bad(
@@ -471,7 +497,13 @@ impl<'a> Parser<'a> {
 
     /// One header line `name HCOLON value` (continuations are added by the caller).
     #[inline]
-    fn header_line(&self, pos: usize, end: usize, next: usize, line_no: usize) -> Result<Entry, ParseError> {
+    fn header_line(
+        &self,
+        pos: usize,
+        end: usize,
+        next: usize,
+        line_no: usize,
+    ) -> Result<Entry, ParseError> {
         let b = self.b;
         let mut i = pos;
         while i < end && is_token(b[i]) {
@@ -539,7 +571,11 @@ impl<'a> Parser<'a> {
         self.err(
             ErrorKind::InvalidHeader,
             at,
-            header_line_no(b, h) + b[h.line.s as usize..at.min(b.len())].iter().filter(|&&c| c == b'\n').count(),
+            header_line_no(b, h)
+                + b[h.line.s as usize..at.min(b.len())]
+                    .iter()
+                    .filter(|&&c| c == b'\n')
+                    .count(),
             format!("{name}: {}", g.what),
         )
         .with_header(name)
@@ -558,10 +594,10 @@ impl<'a> Parser<'a> {
                 HeaderKind::From | HeaderKind::To => NameAddr::parse(v).map(|_| ()),
                 HeaderKind::Contact => match Contact::parse(v) {
                     Contact::Wildcard => Ok(()),
-                    Contact::Addresses(it) => it.map(|r| r.map(|_| ())).collect(),
+                    Contact::Addresses(mut it) => it.try_for_each(|r| r.map(|_| ())),
                 },
                 HeaderKind::Route | HeaderKind::RecordRoute => {
-                    NameAddr::parse_list(v).map(|r| r.map(|_| ())).collect()
+                    NameAddr::parse_list(v).try_for_each(|r| r.map(|_| ()))
                 }
                 HeaderKind::CSeq => match CSeq::parse(v) {
                     Ok(c) => {
@@ -624,7 +660,10 @@ fn looks_like_version(v: &[u8]) -> bool {
 
 /// 1-based line number of a header's first line.
 fn header_line_no(b: &[u8], h: &Entry) -> usize {
-    1 + b[..h.line.s as usize].iter().filter(|&&c| c == b'\n').count()
+    1 + b[..h.line.s as usize]
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count()
 }
 
 /// The line number and header name holding byte `at`.

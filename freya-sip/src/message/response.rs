@@ -65,7 +65,11 @@ pub fn check_request(m: &Message) -> Result<(), Rejection> {
             return Err(bad(format!("{n} {name} headers where one is allowed")));
         }
     }
-    for kind in [HeaderKind::MaxForwards, HeaderKind::ContentLength, HeaderKind::ContentType] {
+    for kind in [
+        HeaderKind::MaxForwards,
+        HeaderKind::ContentLength,
+        HeaderKind::ContentType,
+    ] {
         let n = m.headers.iter().filter(|e| e.kind == kind).count();
         if n > 1 {
             let name = kind.canonical_name().unwrap_or("?");
@@ -101,7 +105,12 @@ pub fn check_request(m: &Message) -> Result<(), Rejection> {
 /// assert_eq!(resp.status_code(), Some(200));
 /// assert_eq!(resp.to().unwrap().tag(), Some("2"));
 /// ```
-pub fn response_to(req: &Message, status: u16, reason: &str, extra: &[(&str, &str)]) -> Option<Bytes> {
+pub fn response_to(
+    req: &Message,
+    status: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+) -> Option<Bytes> {
     let method = req.method()?;
     if method == "ACK" {
         return None;
@@ -186,7 +195,13 @@ pub fn error_response(input: &[u8], err: &ParseError) -> Option<Bytes> {
         .and_then(|(_, v)| {
             let s = std::str::from_utf8(v).ok()?;
             let i = s.find("branch=")?;
-            Some(s[i + 7..].split([';', ',', ' ']).next().unwrap_or("").to_owned())
+            Some(
+                s[i + 7..]
+                    .split([';', ',', ' '])
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
         })
         .unwrap_or_default();
     let warn_value = format!("399 freya \"{}\"", warning_text(&warning));
@@ -235,8 +250,14 @@ fn split_logical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |e| e + 1);
     &b[s..e.max(s)]
 }
 
@@ -283,7 +304,9 @@ fn build<'a>(
         out.put_slice(n);
         out.put_slice(b": ");
         out.put_slice(v);
-        let parsed = std::str::from_utf8(v).ok().and_then(|s| NameAddr::parse(s).ok());
+        let parsed = std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| NameAddr::parse(s).ok());
         if status > 100 {
             if let Some(a) = parsed {
                 if a.tag().is_none() {

@@ -134,7 +134,11 @@ impl<'a> SipUri<'a> {
                         what: "empty user part before '@'",
                     });
                 }
-                check_escaped(user, is_user_char, "character not allowed in a URI user part")?;
+                check_escaped(
+                    user,
+                    is_user_char,
+                    "character not allowed in a URI user part",
+                )?;
                 if let Some(pw) = pw {
                     check_escaped(
                         pw,
@@ -168,7 +172,8 @@ impl<'a> SipUri<'a> {
             }
             i += close + 1;
         } else {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'.' | b'_'))
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'.' | b'_'))
             {
                 i += 1;
             }
@@ -214,8 +219,12 @@ impl<'a> SipUri<'a> {
                     what: "empty URI parameter name",
                 });
             }
-            check_escaped(name, is_param_char, "character not allowed in a URI parameter")
-                .map_err(err)?;
+            check_escaped(
+                name,
+                is_param_char,
+                "character not allowed in a URI parameter",
+            )
+            .map_err(err)?;
             if let Some(v) = value {
                 if v.is_empty() {
                     return Err(GrammarError {
@@ -247,11 +256,15 @@ impl<'a> SipUri<'a> {
                         what: "empty URI header name",
                     });
                 }
-                check_escaped(h, |c| c == b'=' || is_header_char(c), "character not allowed in a URI header")
-                    .map_err(|e| GrammarError {
-                        at: e.at + i + 1,
-                        what: e.what,
-                    })?;
+                check_escaped(
+                    h,
+                    |c| c == b'=' || is_header_char(c),
+                    "character not allowed in a URI header",
+                )
+                .map_err(|e| GrammarError {
+                    at: e.at + i + 1,
+                    what: e.what,
+                })?;
             }
             i = s.len();
         }

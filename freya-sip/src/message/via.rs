@@ -89,7 +89,8 @@ impl<'a> Via<'a> {
         let src = c.src();
         let host_txt = &src[hs..host_end];
         let port_txt = &src[host_end..hostport_end];
-        let port_digits: &str = port_txt.trim_start_matches(|ch: char| ch == ':' || is_lws(ch as u8));
+        let port_digits: &str =
+            port_txt.trim_start_matches(|ch: char| ch == ':' || is_lws(ch as u8));
         let (host, _) = parse_hostport(host_txt).map_err(|e| GrammarError {
             at: hs + e.at,
             what: e.what,
@@ -97,12 +98,10 @@ impl<'a> Via<'a> {
         let port = if port_digits.is_empty() {
             None
         } else {
-            Some(
-                super::uri::parse_port(port_digits).ok_or(GrammarError {
-                    at: host_end,
-                    what: "invalid port",
-                })?,
-            )
+            Some(super::uri::parse_port(port_digits).ok_or(GrammarError {
+                at: host_end,
+                what: "invalid port",
+            })?)
         };
         let params = Params::new(c.generic_params()?);
         let via = Via {
@@ -124,7 +123,10 @@ impl<'a> Via<'a> {
                 let Some(v) = value else {
                     return bad("received parameter without value");
                 };
-                let v = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);
+                let v = v
+                    .strip_prefix('[')
+                    .and_then(|x| x.strip_suffix(']'))
+                    .unwrap_or(v);
                 if v.parse::<std::net::IpAddr>().is_err() {
                     return bad("received parameter is not an IP address");
                 }
