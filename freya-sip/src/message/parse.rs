@@ -1,7 +1,7 @@
 //! The parser proper: splits the received bytes into a start line, header lines and a body,
 //! recording spans only (RFC 3261 §7), then checks the headers the stack relies on.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::addr::{Contact, NameAddr};
 use super::error::{ErrorKind, ParseError};
@@ -77,21 +77,41 @@ pub fn parse(data: Bytes) -> Result<Message, ParseError> {
 ///
 /// # Errors
 /// A [`ParseError`] naming the kind, line, byte offset and offending bytes.
-pub fn parse_with(data: Bytes, limits: &Limits, framing: Framing) -> Result<Message, ParseError> {
+pub fn parse_with(
+    mut data: Bytes,
+    limits: &Limits,
+    framing: Framing,
+) -> Result<Message, ParseError> {
     let skip = data
         .iter()
         .position(|&c| c != b'\r' && c != b'\n')
         .unwrap_or(data.len());
     let skipped_lines = data[..skip].iter().filter(|&&c| c == b'\n').count();
-    let body_data = data.slice(skip..);
-    Parser {
-        b: &body_data,
+    // `advance` and (below) `truncate` only move the view: no copy, and no allocation for
+    // the common case of a message that fills its datagram exactly.
+    data.advance(skip);
+    let (start, headers, body_start, body_end) = Parser {
+        b: &data,
         limits,
         base: skip,
         base_line: skipped_lines,
     }
-    .run(body_data.clone(), framing)
+    .run(framing)?;
+    let trailing = data.len() - body_end;
+    if trailing > 0 {
+        data.truncate(body_end);
+    }
+    Ok(Message {
+        buf: data,
+        start,
+        headers,
+        body_start: body_start as u32,
+        trailing: trailing as u32,
+        skipped: skip as u32,
+    })
 }
+
+type Parts = (StartLine, Vec<Entry>, usize, usize);
 
 struct Parser<'a> {
     b: &'a [u8],
@@ -154,7 +174,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(self, data: Bytes, framing: Framing) -> Result<Message, ParseError> {
+    fn run(self, framing: Framing) -> Result<Parts, ParseError> {
         let b = self.b;
         if b.is_empty() {
             return Err(self.err(ErrorKind::Empty, 0, 1, "no start line"));
@@ -291,16 +311,18 @@ impl<'a> Parser<'a> {
                 e
             })?;
             match content_length {
-                Some((prev, _)) if prev != n => return Err(self
-                    .err(
-                        ErrorKind::ConflictingContentLength,
-                        h.value.s as usize,
-                        header_line_no(b, h),
-                        format!(
+                Some((prev, _)) if prev != n => {
+                    return Err(self
+                        .err(
+                            ErrorKind::ConflictingContentLength,
+                            h.value.s as usize,
+                            header_line_no(b, h),
+                            format!(
                             "Content-Length {n} conflicts with an earlier Content-Length {prev}"
                         ),
-                    )
-                    .with_header(h.name.str(b))),
+                        )
+                        .with_header(h.name.str(b)))
+                }
                 _ => content_length = Some((n, i)),
             }
         }
@@ -335,16 +357,8 @@ impl<'a> Parser<'a> {
             return Err(too_large(size_limit));
         }
 
-        let msg = Message {
-            buf: data.slice(..body_end),
-            start,
-            headers,
-            body_start: body_start as u32,
-            trailing: (b.len() - body_end) as u32,
-            skipped: self.base as u32,
-        };
-        self.check_headers(&msg)?;
-        Ok(msg)
+        self.check_headers(&start, &headers)?;
+        Ok((start, headers, body_start, body_end))
     }
 
     fn start_line(&self, end: usize) -> Result<StartLine, ParseError> {
@@ -584,10 +598,13 @@ impl<'a> Parser<'a> {
 
     /// Checks the grammar of the headers the stack relies on; other headers are kept
     /// unchecked (their grammar is their consumer's business).
-    fn check_headers(&self, m: &Message) -> Result<(), ParseError> {
+    fn check_headers(&self, start: &StartLine, headers: &[Entry]) -> Result<(), ParseError> {
         let b = self.b;
-        let method = m.method();
-        for (i, h) in m.headers.iter().enumerate() {
+        let method = match start {
+            StartLine::Request { method, .. } => Some(method.str(b)),
+            StartLine::Response { .. } => None,
+        };
+        for (i, h) in headers.iter().enumerate() {
             let v = h.value.str(b);
             let r: Result<(), GrammarError> = match h.kind {
                 HeaderKind::Via => Via::parse_list(v).try_for_each(|r| r.map(|_| ())),
@@ -636,7 +653,7 @@ impl<'a> Parser<'a> {
                 _ => Ok(()),
             };
             if let Err(g) = r {
-                return Err(self.header_err(&m.headers, i, g));
+                return Err(self.header_err(headers, i, g));
             }
         }
         Ok(())
