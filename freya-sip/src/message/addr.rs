@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::grammar::{is_lws, is_token, Cursor, GResult, GrammarError};
+use super::grammar::{find_byte, is_lws, is_token, Cursor, GResult, GrammarError};
 use super::params::{unquote, Params};
 use super::uri::Uri;
 
@@ -92,8 +92,7 @@ impl<'a> NameAddr<'a> {
         let (uri, bracketed) = if c.eat(b'<') {
             let us = c.pos();
             let len = c
-                .rest()
-                .find('>')
+                .rest_find(b'>')
                 .ok_or_else(|| c.err("expected '>' closing the URI"))?;
             let uri = &c.src()[us..us + len];
             if let Some(ws) = uri.bytes().position(is_lws) {
@@ -116,7 +115,7 @@ impl<'a> NameAddr<'a> {
             if uri.is_empty() {
                 return Err(c.err("expected an address"));
             }
-            if let Some(q) = uri.find('?') {
+            if let Some(q) = find_byte(uri, b'?') {
                 return Err(GrammarError {
                     at: us + q,
                     what: "URI with headers ('?') must be enclosed in '<>'",

@@ -144,6 +144,39 @@ pub fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Position of the first `b` in `s`. A plain loop: the values searched are short, where
+/// `str::find`'s searcher setup costs more than the search.
+#[inline]
+pub fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&c| c == b)
+}
+
+/// Whether `s` is a dotted-quad IPv4 address (four decimal octets 0–255, no leading `+`).
+pub fn is_ipv4(s: &str) -> bool {
+    let mut parts = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &c in s.as_bytes() {
+        if c == b'.' {
+            if digits == 0 || parts == 3 {
+                return false;
+            }
+            parts += 1;
+            value = 0;
+            digits = 0;
+        } else if c.is_ascii_digit() {
+            value = value * 10 + u32::from(c - b'0');
+            digits += 1;
+            if value > 255 || digits > 3 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    parts == 3 && digits > 0
+}
+
 /// A cursor over one header value (or a part of one).
 #[derive(Debug, Clone)]
 pub struct Cursor<'a> {
@@ -184,6 +217,12 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub fn peek(&self) -> Option<u8> {
         self.s.as_bytes().get(self.pos).copied()
+    }
+
+    /// Offset (from the cursor) of the next `b`.
+    #[inline]
+    pub fn rest_find(&self, b: u8) -> Option<usize> {
+        find_byte(self.rest(), b)
     }
 
     /// The rest of the value from the cursor.

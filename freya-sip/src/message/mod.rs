@@ -66,12 +66,15 @@ impl Span {
         &b[self.s as usize..self.e as usize]
     }
 
-    /// The span as text. Only called on spans inside the head, which the parser checked to
-    /// be UTF-8 and which always start and end on ASCII delimiters.
+    /// The span as text. Only called on spans inside a message's head, which the parser
+    /// checked to be UTF-8 in one pass, and which start and end next to ASCII delimiters
+    /// (SP, HTAB, ':', CR, LF), hence on char boundaries.
     #[inline]
     pub(crate) fn str<'b>(&self, b: &'b [u8]) -> &'b str {
-        // The fallback never triggers for a parsed message; it keeps this total.
-        std::str::from_utf8(self.bytes(b)).unwrap_or("")
+        let bytes = self.bytes(b);
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: see above; re-validating here cost a fifth of the parse time (callgrind).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
 

@@ -151,6 +151,28 @@ const TABLE: &[(HeaderKind, &str, Option<u8>)] = &[
     (HeaderKind::WwwAuthenticate, "WWW-Authenticate", None),
 ];
 
+const NONE: u8 = u8::MAX;
+const MAX_LEN: usize = 24;
+const PER_LEN: usize = 8;
+
+/// Indexes into TABLE, grouped by name length.
+static BY_LEN: [[u8; PER_LEN]; MAX_LEN] = by_len();
+
+const fn by_len() -> [[u8; PER_LEN]; MAX_LEN] {
+    let mut t = [[NONE; PER_LEN]; MAX_LEN];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let len = TABLE[i].1.len();
+        let mut j = 0;
+        while t[len][j] != NONE {
+            j += 1; // a full bucket fails to compile (index out of bounds)
+        }
+        t[len][j] = i as u8;
+        i += 1;
+    }
+    t
+}
+
 impl HeaderKind {
     /// Recognises a header name, case-insensitively, in its full or compact form.
     /// Names the stack does not know give [`HeaderKind::Other`].
@@ -172,23 +194,23 @@ impl HeaderKind {
             }
             return HeaderKind::Other;
         }
-        // Dispatch on length and first letter first: most headers are rejected after two
-        // comparisons of integers, without touching the table's strings.
-        let first = match name.first() {
-            Some(c) => c.to_ascii_lowercase(),
-            None => return HeaderKind::Other,
-        };
-        if first == b'x' {
-            // Every X- header; none is known (Session-Expires' compact 'x' is one byte).
+        // Bucketed by length (built at compile time): at most a few same-length names are
+        // compared, first by their first letter.
+        let Some(bucket) = BY_LEN.get(name.len()) else {
             return HeaderKind::Other;
-        }
-        for (kind, full, _) in TABLE {
+        };
+        let Some(&first) = name.first() else {
+            return HeaderKind::Other;
+        };
+        let first = first | 0x20;
+        for &i in bucket {
+            if i == NONE {
+                break;
+            }
+            let (kind, full, _) = TABLE[i as usize];
             let full = full.as_bytes();
-            if full.len() == name.len()
-                && full[0].to_ascii_lowercase() == first
-                && full.eq_ignore_ascii_case(name)
-            {
-                return *kind;
+            if full[0] | 0x20 == first && full.eq_ignore_ascii_case(name) {
+                return kind;
             }
         }
         HeaderKind::Other
@@ -258,6 +280,14 @@ mod tests {
             }
             assert_eq!(kind.canonical_name(), Some(*name));
         }
+    }
+
+    #[test]
+    fn odd_names_are_other() {
+        assert_eq!(HeaderKind::from_name(b""), HeaderKind::Other);
+        assert_eq!(HeaderKind::from_name(&[b'x'; 300]), HeaderKind::Other);
+        assert_eq!(HeaderKind::from_name(b"Via-"), HeaderKind::Other);
+        assert_eq!(HeaderKind::from_name(b"\xc4\xb0"), HeaderKind::Other);
     }
 
     #[test]

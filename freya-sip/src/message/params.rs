@@ -85,7 +85,7 @@ impl<'a> Iterator for ParamIter<'a> {
             let end = i.min(b.len());
             let item = &s[..end];
             self.rest = &s[end..];
-            let (name, value) = match item.find('=') {
+            let (name, value) = match item.as_bytes().iter().position(|&c| c == b'=') {
                 Some(e) => (trim_lws(&item[..e]), Some(trim_lws(&item[e + 1..]))),
                 None => (trim_lws(item), None),
             };

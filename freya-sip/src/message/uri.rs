@@ -1,11 +1,11 @@
 //! URIs as SIP carries them (RFC 3261 §19.1, §25.1; RFC 3966 `tel:`; other absolute URIs
 //! per RFC 2396), parsed zero-copy: every part is a slice of the text given.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use super::grammar::{
-    check_escaped, is_header_char, is_param_char, is_unreserved, is_uric, is_user_char, GResult,
-    GrammarError,
+    check_escaped, find_byte, is_header_char, is_ipv4, is_param_char, is_unreserved, is_uric,
+    is_user_char, GResult, GrammarError,
 };
 use super::params::Params;
 
@@ -39,7 +39,7 @@ impl<'a> Uri<'a> {
     /// # Errors
     /// A [`GrammarError`] with the byte offset into `s` and what was expected.
     pub fn parse(s: &'a str) -> GResult<Uri<'a>> {
-        let colon = s.find(':').ok_or(GrammarError {
+        let colon = find_byte(s, b':').ok_or(GrammarError {
             at: 0,
             what: "URI without scheme",
         })?;
@@ -121,10 +121,10 @@ pub struct SipUri<'a> {
 impl<'a> SipUri<'a> {
     fn parse_after_scheme(s: &'a str) -> GResult<SipUri<'a>> {
         // '@' cannot appear unescaped in params or headers, so the first one ends userinfo.
-        let (user, password, hp_start) = match s.find('@') {
+        let (user, password, hp_start) = match find_byte(s, b'@') {
             Some(at) => {
                 let info = &s[..at];
-                let (user, pw) = match info.find(':') {
+                let (user, pw) = match find_byte(info, b':') {
                     Some(c) => (&info[..c], Some(&info[c + 1..])),
                     None => (info, None),
                 };
@@ -159,7 +159,7 @@ impl<'a> SipUri<'a> {
         // host
         let host_start = i;
         if b.get(i) == Some(&b'[') {
-            let close = s[i..].find(']').ok_or(GrammarError {
+            let close = find_byte(&s[i..], b']').ok_or(GrammarError {
                 at: i,
                 what: "unterminated IPv6 reference",
             })?;
@@ -205,7 +205,7 @@ impl<'a> SipUri<'a> {
                 i += 1;
             }
             let param = &s[ps..i];
-            let (name, value) = match param.find('=') {
+            let (name, value) = match find_byte(param, b'=') {
                 Some(e) => (&param[..e], Some(&param[e + 1..])),
                 None => (param, None),
             };
@@ -246,7 +246,7 @@ impl<'a> SipUri<'a> {
             headers = &s[i + 1..];
             for (k, h) in headers.split('&').enumerate() {
                 let _ = k;
-                let eq = h.find('=').ok_or(GrammarError {
+                let eq = find_byte(h, b'=').ok_or(GrammarError {
                     at: i + 1,
                     what: "URI header without '='",
                 })?;
@@ -317,7 +317,7 @@ pub(crate) fn check_hostname(h: &str) -> GResult<()> {
         });
     }
     if h.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-        return if h.parse::<Ipv4Addr>().is_ok() {
+        return if is_ipv4(h) {
             Ok(())
         } else {
             Err(GrammarError {
@@ -326,16 +326,28 @@ pub(crate) fn check_hostname(h: &str) -> GResult<()> {
             })
         };
     }
-    let name = h.strip_suffix('.').unwrap_or(h);
-    let mut off = 0;
-    for label in name.split('.') {
-        if label.is_empty() || label.starts_with('-') || label.ends_with('-') {
+    let name = h.strip_suffix('.').unwrap_or(h).as_bytes();
+    // Labels are non-empty and neither start nor end with '-'.
+    let mut prev = b'.';
+    for (i, &c) in name.iter().enumerate() {
+        let bad = match c {
+            b'.' => prev == b'.' || prev == b'-',
+            b'-' => prev == b'.',
+            _ => false,
+        };
+        if bad {
             return Err(GrammarError {
-                at: off,
+                at: i,
                 what: "invalid host name label",
             });
         }
-        off += label.len() + 1;
+        prev = c;
+    }
+    if prev == b'.' || prev == b'-' {
+        return Err(GrammarError {
+            at: name.len(),
+            what: "invalid host name label",
+        });
     }
     Ok(())
 }
@@ -344,7 +356,7 @@ pub(crate) fn check_hostname(h: &str) -> GResult<()> {
 pub(crate) fn parse_hostport(s: &str) -> GResult<(&str, Option<u16>)> {
     let b = s.as_bytes();
     let (host, rest) = if b.first() == Some(&b'[') {
-        let close = s.find(']').ok_or(GrammarError {
+        let close = find_byte(s, b']').ok_or(GrammarError {
             at: 0,
             what: "unterminated IPv6 reference",
         })?;
@@ -356,7 +368,7 @@ pub(crate) fn parse_hostport(s: &str) -> GResult<(&str, Option<u16>)> {
         }
         (&s[..close + 1], &s[close + 1..])
     } else {
-        let end = s.find(':').unwrap_or(s.len());
+        let end = find_byte(s, b':').unwrap_or(s.len());
         check_hostname(&s[..end])?;
         (&s[..end], &s[end..])
     };

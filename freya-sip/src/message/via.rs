@@ -66,8 +66,7 @@ impl<'a> Via<'a> {
         let hs = c.pos();
         if c.peek() == Some(b'[') {
             let end = c
-                .rest()
-                .find(']')
+                .rest_find(b']')
                 .ok_or_else(|| c.err("unterminated IPv6 reference"))?;
             c.set_pos(hs + end + 1);
         } else {
@@ -127,7 +126,7 @@ impl<'a> Via<'a> {
                     .strip_prefix('[')
                     .and_then(|x| x.strip_suffix(']'))
                     .unwrap_or(v);
-                if v.parse::<std::net::IpAddr>().is_err() {
+                if !super::grammar::is_ipv4(v) && v.parse::<std::net::Ipv6Addr>().is_err() {
                     return bad("received parameter is not an IP address");
                 }
             } else if name.eq_ignore_ascii_case("rport") {
