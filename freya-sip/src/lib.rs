@@ -1,9 +1,15 @@
 //! # freya-sip
 //!
-//! freya's signaling layer. Today: [`message`], the header-preserving zero-copy SIP message
-//! parser and editor (RFC 3261 §7, §25), its error responses (§8.2) and TCP framing (§18.3).
-//! Transactions, dialogs, SDP, transport, UA and B2BUA build on it.
+//! freya's signaling layer (DESIGN.md: below the root `freya` crate, beside `freya-media`):
+//! - [`message`]: the header-preserving zero-copy SIP message parser and editor (RFC 3261 §7,
+//!   §25), its error responses (§8.2) and TCP framing (§18.3);
+//! - [`sdp`]: SDP parse/serialize (RFC 8866) and audio offer/answer (RFC 3264);
+//! - [`transaction`]: the RFC 3261 §17 transaction state machines, sans-IO.
+//!
+//! Dialogs, transport, UA and B2BUA build on these.
 
 #![warn(missing_docs)]
 
 pub mod message;
+pub mod sdp;
+
