@@ -12,4 +12,4 @@
 
 pub mod message;
 pub mod sdp;
-
+pub mod transaction;

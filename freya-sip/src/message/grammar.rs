@@ -5,7 +5,7 @@
 //! already checked that every CR/LF inside a value is a fold (CRLF followed by SP or HTAB).
 
 /// Where in a value the grammar broke, and what it expected there. `at` is a byte offset
-/// into the value given to the [`Cursor`]; the parser turns it into a message offset.
+/// into the value being parsed; the parser turns it into a message offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrammarError {
     /// Byte offset into the value.
