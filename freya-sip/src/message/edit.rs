@@ -287,10 +287,7 @@ impl Editor {
         let m = &self.msg;
         let b: &[u8] = &m.buf;
         let mut out = BytesMut::with_capacity(b.len() + 256);
-        let first_header = m
-            .headers
-            .first()
-            .map_or(m.body_start as usize, |h| h.line.s as usize);
+        let first_header = m.head_start();
         // Start line.
         match (&self.request_uri, m.start) {
             (Some(uri), StartLine::Request { uri: span, .. }) => {

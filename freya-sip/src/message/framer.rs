@@ -186,14 +186,10 @@ impl StreamFramer {
     fn content_length(&self, head_end: usize) -> Result<usize, ParseError> {
         let head = &self.buf[..head_end];
         let mut found: Option<u32> = None;
-        let mut pos = 0;
-        while let Some(nl) = memchr::memchr(b'\n', &head[pos..]) {
-            let line = &head[pos..pos + nl];
-            let line_at = pos;
-            pos += nl + 1;
-            if line.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
-                continue;
-            }
+        // Logical lines: a folded Content-Length ("Content-Length:\r\n 5") reads as one.
+        let mut lines = super::response::split_logical_lines(head);
+        let _start_line = lines.next();
+        for line in lines {
             let Some(colon) = memchr::memchr(b':', line) else {
                 continue;
             };
@@ -202,6 +198,7 @@ impl StreamFramer {
                 continue;
             }
             let value = std::str::from_utf8(&line[colon + 1..]).unwrap_or("x");
+            let line_at = line.as_ptr() as usize - head.as_ptr() as usize;
             let at = self.consumed as usize + line_at + colon + 1;
             let n = parse_content_length(value).map_err(|g| {
                 ParseError::new(ErrorKind::InvalidContentLength, at, g.what)

@@ -255,14 +255,19 @@ impl Message {
 
     /// The start line without its terminator.
     pub fn start_line(&self) -> &str {
-        let end = self
-            .headers
-            .first()
-            .map_or(self.body_start as usize, |h| h.line.s as usize);
-        let line = &self.b()[..end];
+        let line = &self.b()[..self.head_start()];
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         std::str::from_utf8(line).unwrap_or("")
+    }
+
+    /// Offset just after the start line's terminator (where the first header, or the empty
+    /// line of a message without headers, begins).
+    pub(crate) fn head_start(&self) -> usize {
+        match self.headers.first() {
+            Some(h) => h.line.s as usize,
+            None => memchr::memchr(b'\n', self.b()).map_or(self.buf.len(), |i| i + 1),
+        }
     }
 
     fn field(&self, index: usize) -> HeaderField<'_> {

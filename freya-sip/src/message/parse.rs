@@ -548,7 +548,12 @@ impl<'a> Parser<'a> {
                 return Err(self
                     .err(ErrorKind::InvalidHeaderName, bad_at, line_no, detail)
                     .with_offending(&b[bad_at..bad_end])
-                    .with_header(&String::from_utf8_lossy(&b[pos..bad_end])));
+                    .with_header(&String::from_utf8_lossy({
+                        // The whole name as written, up to the colon (or the bad run's end).
+                        let colon = b[pos..end].iter().position(|&c| c == b':');
+                        let name_end = colon.map_or(bad_end, |c| pos + c);
+                        b[pos..name_end].trim_ascii_end()
+                    })));
             }
             return Err(self
                 .err(

@@ -160,7 +160,8 @@ pub fn error_response(input: &[u8], err: &ParseError) -> Option<Bytes> {
         .iter()
         .position(|&c| c != b'\r' && c != b'\n')
         .map_or(&head[..0], |s| &head[s..]);
-    let mut lines = split_logical_lines(head);
+    let lines = recover_lines(head);
+    let mut lines = lines.iter().map(Vec::as_slice);
     let start = lines.next()?;
     if start.len() >= 4 && start[..4].eq_ignore_ascii_case(b"SIP/") {
         return None;
@@ -218,9 +219,42 @@ pub fn error_response(input: &[u8], err: &ParseError) -> Option<Bytes> {
     ))
 }
 
+/// Splits a malformed header block into logical lines for error recovery: CRLF, a bare LF or
+/// a bare CR each end a line, a line starting with SP/HTAB continues the previous one, and
+/// each fold becomes one SP — so no CR or LF from the input reaches the response.
+fn recover_lines(head: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    while i < head.len() {
+        let end = head[i..]
+            .iter()
+            .position(|&c| c == b'\r' || c == b'\n')
+            .map_or(head.len(), |p| i + p);
+        let line = &head[i..end];
+        i = end;
+        if head.get(i) == Some(&b'\r') && head.get(i + 1) == Some(&b'\n') {
+            i += 2;
+        } else if i < head.len() {
+            i += 1;
+        }
+        match (line.first(), out.last_mut()) {
+            (Some(b' ' | b'\t'), Some(prev)) => {
+                let cont = trim(line);
+                if !cont.is_empty() {
+                    prev.push(b' ');
+                    prev.extend_from_slice(cont);
+                }
+            }
+            (None, _) => {}
+            _ => out.push(line.to_vec()),
+        }
+    }
+    out
+}
+
 /// Splits a header block into logical lines: a line starting with SP/HTAB continues the
 /// previous one (kept with its fold).
-fn split_logical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn split_logical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = head;
     std::iter::from_fn(move || {
         if rest.is_empty() {
