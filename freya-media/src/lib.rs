@@ -9,9 +9,16 @@
 //! - [`codec`]: G.711 μ-law/A-law (bit-exact with the ITU-T G.191 reference), L16 sample
 //!   packing, and an 8/16/24/48 kHz resampler;
 //! - [`rtp`]: zero-copy RTP packet parsing and writing (RFC 3550 §5.1, §5.3.1), sequence
-//!   number extension (RFC 3550 A.1) and interarrival jitter (RFC 3550 A.8);
+//!   number extension (RFC 3550 A.1) and interarrival jitter (RFC 3550 A.8); [`rtp::rtcp`]:
+//!   SR/RR/SDES/BYE compound packets (RFC 3550 §6), the rtcp-mux rule (RFC 5761 §4),
+//!   per-stream statistics and a report scheduler with RTT;
 //! - [`dtmf`]: RFC 4733 telephone-events: the payload, a receiver that yields one event per
-//!   key press, and a sender that schedules start, update and end packets.
+//!   key press, and a sender that schedules start, update and end packets;
+//! - [`jitter`]: an adaptive jitter buffer (20–200 ms) with loss concealment on PCM;
+//! - [`relay`]: the RTP port pool (even ports, RTCP on the next, least-recently-released
+//!   reuse);
+//! - [`record`]: per-call WAV recording, stereo caller/agent or mixed mono, crash-safe to
+//!   within a second (it writes files, the one module here that does I/O).
 //!
 //! Every module has its own `thiserror` error enum; [`Error`] wraps them for callers that
 //! handle all media errors in one place.
@@ -37,6 +44,9 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod jitter;
+pub mod record;
+pub mod relay;
 pub mod rtp;
 
 /// Any error of this crate: one variant per module, each wrapping that module's error enum.
@@ -58,4 +68,16 @@ pub enum Error {
     /// An RFC 4733 telephone-event payload or DTMF request was refused.
     #[error(transparent)]
     Dtmf(#[from] dtmf::DtmfError),
+    /// A jitter buffer configuration was refused.
+    #[error(transparent)]
+    Jitter(#[from] jitter::JitterError),
+    /// The RTP port pool refused a request.
+    #[error(transparent)]
+    Ports(#[from] relay::PortError),
+    /// An RTCP packet could not be parsed or written, or an RTCP setting was refused.
+    #[error(transparent)]
+    Rtcp(#[from] rtp::rtcp::RtcpError),
+    /// A call recording could not be created or written.
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
 }

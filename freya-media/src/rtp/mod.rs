@@ -1,6 +1,7 @@
 //! RTP (RFC 3550): packets parsed and written without copying the payload ([`RtpPacket`],
 //! [`RtpHeader`]), sequence-number extension and loss accounting ([`SequenceTracker`], RFC 3550
-//! A.1/A.3) and interarrival jitter ([`JitterEstimator`], RFC 3550 A.8).
+//! A.1/A.3), interarrival jitter ([`JitterEstimator`], RFC 3550 A.8), and RTCP reports,
+//! statistics and scheduling ([`rtcp`]).
 //!
 //! Everything here is sans-IO: bytes and arrival times go in, values come out.
 //!
@@ -26,6 +27,7 @@
 mod header;
 mod jitter;
 mod packet;
+pub mod rtcp;
 mod seq;
 
 pub use header::RtpHeader;

@@ -1,0 +1,23 @@
+//! The media relay: every call's RTP goes through freya (`direct_media=no`).
+//!
+//! Today this holds the sans-IO RTP port pool ([`PortPool`]): which even UDP port (RTP, with
+//! RTCP on the odd port above it, RFC 3550 §11) a new call leg gets, and when a port may be
+//! handed out again. Binding the sockets is the tokio shell's job; when a bind fails the shell
+//! marks the port bad ([`PortPool::mark_bad`]) and asks for another.
+//!
+//! ```
+//! use freya_media::relay::{PortPool, PortError};
+//!
+//! let mut pool = PortPool::new(10_000..=10_003)?; // two pairs: 10000/10001, 10002/10003
+//! let a = pool.allocate()?;
+//! let b = pool.allocate()?;
+//! assert_eq!((a.rtp, a.rtcp, b.rtp), (10_000, 10_001, 10_002));
+//! assert!(matches!(pool.allocate(), Err(PortError::Exhausted { .. })));
+//! pool.release(a.rtp)?;
+//! assert_eq!(pool.allocate()?.rtp, 10_000);
+//! # Ok::<(), freya_media::relay::PortError>(())
+//! ```
+
+pub mod ports;
+
+pub use ports::{PortError, PortPair, PortPool, PortPoolStats, DEFAULT_PORT_RANGE};
