@@ -1,0 +1,55 @@
+'use strict'
+
+// index.d.ts is maintained by hand (it also describes the thrown SipParseError, which napi's
+// generator cannot see). This test keeps it in step with the declarations `napi build`
+// generates from the Rust sources (napi-generated.d.ts): every exported function, class and
+// class member napi declares must be declared in index.d.ts too.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const generatedPath = path.join(root, 'napi-generated.d.ts')
+
+// Names declared at the top level and inside each class, per file.
+function declarations(source) {
+  const out = new Set()
+  let cls = null
+  for (const line of source.split('\n')) {
+    let m
+    if ((m = line.match(/^export declare (?:class|function|const) (\w+)/))) {
+      out.add(m[1])
+      cls = line.includes(' class ') ? m[1] : null
+    } else if (cls && (m = line.match(/^\s+(?:static )?(?:get |set )?(\w+)\s*\(/))) {
+      if (m[1] !== 'constructor') out.add(`${cls}.${m[1]}`)
+    } else if (/^}/.test(line)) {
+      cls = null
+    }
+  }
+  return out
+}
+
+test('index.d.ts declares everything napi generates', { skip: !fs.existsSync(generatedPath) }, () => {
+  const generated = declarations(fs.readFileSync(generatedPath, 'utf8'))
+  const written = declarations(fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'))
+  assert.ok(generated.size > 0, 'napi-generated.d.ts declares nothing')
+  const missing = [...generated].filter((name) => !written.has(name))
+  assert.deepEqual(missing, [], 'declared by napi but missing from index.d.ts')
+  const stale = [...written].filter((name) => !generated.has(name))
+  assert.deepEqual(stale, [], 'declared in index.d.ts but no longer exported by the addon')
+})
+
+test('the addon exports what index.d.ts declares', () => {
+  const addon = require('..')
+  const written = declarations(fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'))
+  for (const name of written) {
+    const [top, member] = name.split('.')
+    assert.ok(top in addon, `${top} is not exported`)
+    if (member) {
+      const proto = addon[top].prototype
+      assert.ok(Object.getOwnPropertyDescriptor(proto, member), `${name} is missing`)
+    }
+  }
+})
