@@ -18,7 +18,8 @@ cd "$ROOT" || exit 1
 
 # Debian packages the tests need beyond the base machine (Rust, gcc, Python 3.9+, Node 20+).
 # sox: independent G.711 reference for freya-media's codec tests.
-APT_PACKAGES=(sox)
+# sip-tester: SIPp, the SIP peer of the transport interop tests.
+APT_PACKAGES=(sox sip-tester)
 
 VENV="$ROOT/.venv"
 PY_REQUIREMENTS="$ROOT/freya-py/requirements-dev.txt"
