@@ -97,3 +97,20 @@ fn abnf_colons() {
     ))
     .is_ok());
 }
+
+/// Not RFC 5118, but start-line hygiene found by fuzzing: a reason phrase holds no control
+/// characters other than HTAB (RFC 3261 §25.1), while UTF-8 text is fine.
+#[test]
+fn reason_phrase_refuses_control_characters() {
+    let e = parse(Bytes::from_static(
+        b"SIP/2.0 180 Ring\x00ing\r\nContent-Length: 0\r\n\r\n",
+    ))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidStartLine);
+    assert_eq!(e.offset(), 16);
+    let m = parse(Bytes::from(
+        "SIP/2.0 180 Звонок\tidet\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+    ))
+    .unwrap();
+    assert_eq!(m.reason_phrase(), Some("Звонок\tidet"));
+}

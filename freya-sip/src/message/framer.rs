@@ -38,7 +38,9 @@ pub struct StreamFramer {
     /// How far the search for the end of the header section has looked (avoids rescans).
     scanned: usize,
     /// End of the current message's header section, once found.
-    head_end: Option<usize>,
+    /// End of the current message's header section and its Content-Length, once found (so
+    /// a message trickling in byte by byte is not rescanned on every read).
+    head: Option<(usize, usize)>,
     keepalives: u64,
     /// Stream bytes consumed so far (for error offsets).
     consumed: u64,
@@ -63,7 +65,7 @@ impl StreamFramer {
             buf: BytesMut::new(),
             limits,
             scanned: 0,
-            head_end: None,
+            head: None,
             keepalives: 0,
             consumed: 0,
             poisoned: None,
@@ -124,13 +126,29 @@ impl StreamFramer {
         if self.buf.is_empty() {
             return Ok(None);
         }
-        let head_end = match self.head_end {
+        let (head_end, length) = match self.head {
             Some(h) => h,
             None => match find_head_end(&self.buf, self.scanned) {
-                Some(h) => {
-                    self.head_end = Some(h);
-                    h
+                // The size limit comes first, so the verdict does not depend on how the
+                // reads were split.
+                Some(h) if h > self.limits.max_message_size => {
+                    let e = ParseError::new(
+                        ErrorKind::MessageTooLarge,
+                        self.consumed as usize,
+                        format!(
+                            "header section of {h} bytes exceeds the limit of {}",
+                            self.limits.max_message_size
+                        ),
+                    );
+                    return self.fail(e);
                 }
+                Some(h) => match self.content_length(h) {
+                    Ok(n) => {
+                        self.head = Some((h, n));
+                        (h, n)
+                    }
+                    Err(e) => return self.fail(e),
+                },
                 None => {
                     // Resume where a terminator could still begin.
                     self.scanned = self.buf.len().saturating_sub(2);
@@ -148,10 +166,6 @@ impl StreamFramer {
                     return Ok(None);
                 }
             },
-        };
-        let length = match self.content_length(head_end) {
-            Ok(n) => n,
-            Err(e) => return self.fail(e),
         };
         let total = head_end + length;
         if total > self.limits.max_message_size {
@@ -172,7 +186,7 @@ impl StreamFramer {
         let at = self.consumed as usize;
         self.consumed += total as u64;
         self.scanned = 0;
-        self.head_end = None;
+        self.head = None;
         match parse_with(bytes, &self.limits, Framing::Stream) {
             Ok(m) => Ok(Some(m)),
             Err(e) => {
@@ -304,5 +318,49 @@ mod tests {
             }
         }
         assert_eq!(result.unwrap_err().kind(), ErrorKind::MessageTooLarge);
+    }
+}
+
+#[cfg(test)]
+mod trickle_tests {
+    use super::*;
+
+    /// A large message trickled byte by byte is framed the same as in one read, and a
+    /// header section over the limit fails the same way however it arrives.
+    #[test]
+    fn trickled_input_frames_identically_and_limits_do_not_depend_on_splits() {
+        let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n".to_vec();
+        for i in 0..200 {
+            msg.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(120)).as_bytes());
+        }
+        msg.extend_from_slice(b"Content-Length: 3\r\n\r\nabc");
+        let mut f = StreamFramer::new();
+        let mut got = None;
+        for b in &msg {
+            f.push(&[*b]);
+            if let Some(m) = f.next_message().unwrap() {
+                got = Some(m);
+            }
+        }
+        assert_eq!(got.unwrap().as_bytes(), &msg[..]);
+
+        let small = Limits {
+            max_message_size: 1024,
+            ..Limits::default()
+        };
+        let mut whole = StreamFramer::with_limits(small);
+        whole.push(&msg);
+        let e1 = whole.next_message().unwrap_err().kind();
+        let mut pieces = StreamFramer::with_limits(small);
+        let mut e2 = None;
+        for chunk in msg.chunks(100) {
+            pieces.push(chunk);
+            if let Err(e) = pieces.next_message() {
+                e2 = Some(e.kind());
+                break;
+            }
+        }
+        assert_eq!(e1, ErrorKind::MessageTooLarge);
+        assert_eq!(e2, Some(ErrorKind::MessageTooLarge));
     }
 }

@@ -394,6 +394,17 @@ impl<'a> Parser<'a> {
                 ));
             }
             let reason_start = (sp + 1 + code_len + 1).min(end);
+            // Reason-Phrase: text, SP and HTAB; no other control character (RFC 3261 §25.1).
+            if let Some(i) = line[reason_start..]
+                .iter()
+                .position(|&c| (c < 0x20 && c != b'\t') || c == 0x7f)
+            {
+                return Err(bad(
+                    ErrorKind::InvalidStartLine,
+                    reason_start + i,
+                    "control character in the reason phrase",
+                ));
+            }
             return Ok(StartLine::Response {
                 version: Span::new(0, sp),
                 code: n,
