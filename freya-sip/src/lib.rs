@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dialog;
 pub mod message;
 pub mod sdp;
 pub mod transaction;

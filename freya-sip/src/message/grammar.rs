@@ -358,6 +358,16 @@ impl<'a> Cursor<'a> {
     /// (starting at the first `;`) for [`Params`](super::Params) to read lazily.
     /// Stops before a `,` or at the end.
     pub fn generic_params(&mut self) -> GResult<&'a str> {
+        self.generic_params_with(|_, _, _| Ok(()))
+    }
+
+    /// [`Cursor::generic_params`], calling `check(name, value, offset)` on each parameter as
+    /// it is read (one pass for parsing and checking).
+    #[inline]
+    pub fn generic_params_with(
+        &mut self,
+        mut check: impl FnMut(&'a str, Option<&'a str>, usize) -> GResult<()>,
+    ) -> GResult<&'a str> {
         let start = {
             let save = self.pos;
             self.skip_ws();
@@ -367,10 +377,14 @@ impl<'a> Cursor<'a> {
         };
         let mut end = start;
         while self.eat_sep(b';') {
-            self.token("expected a parameter name after ';'")?;
-            if self.eat_sep(b'=') {
-                self.gen_value()?;
-            }
+            let at = self.pos;
+            let name = self.token("expected a parameter name after ';'")?;
+            let value = if self.eat_sep(b'=') {
+                Some(self.gen_value()?)
+            } else {
+                None
+            };
+            check(name, value, at)?;
             end = self.pos;
         }
         Ok(&self.s[start..end])

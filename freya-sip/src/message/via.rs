@@ -102,22 +102,21 @@ impl<'a> Via<'a> {
                 what: "invalid port",
             })?)
         };
-        let params = Params::new(c.generic_params()?);
-        let via = Via {
+        let params = Params::new(c.generic_params_with(Self::check_param)?);
+        Ok(Via {
             protocol_name,
             protocol_version,
             transport,
             host,
             port,
             params,
-        };
-        via.check_params(c)?;
-        Ok(via)
+        })
     }
 
-    fn check_params(&self, c: &Cursor<'a>) -> GResult<()> {
-        for (name, value) in self.params.iter() {
-            let bad = |what| Err(c.err(what));
+    /// The via-params with a grammar of their own (RFC 3261 §20.42, RFC 3581).
+    fn check_param(name: &str, value: Option<&str>, at: usize) -> GResult<()> {
+        {
+            let bad = |what| Err(GrammarError { at, what });
             if name.eq_ignore_ascii_case("received") {
                 let Some(v) = value else {
                     return bad("received parameter without value");
