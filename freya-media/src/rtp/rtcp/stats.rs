@@ -315,7 +315,10 @@ impl StreamStats {
             bytes: self.bytes,
             expected: self.seq.expected(),
             received: self.seq.received(),
-            lost: self.seq.expected() as i64 - self.seq.received() as i64,
+            // A.3's difference goes negative when a late packet from before a sequence
+            // restart is counted as received; the snapshot reports no loss then, never a
+            // negative one.
+            lost: (self.seq.expected() as i64 - self.seq.received() as i64).max(0),
             late: self.late,
             duplicates: self.duplicates,
             jumps: self.jumps,
