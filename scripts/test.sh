@@ -207,7 +207,7 @@ if want lint; then
 fi
 
 if want rust; then
-    step cargo-test cargo cargo test --workspace --locked
+    step cargo-test cargo cargo test --workspace --locked --no-fail-fast
 fi
 
 if want python; then
