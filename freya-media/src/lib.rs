@@ -16,7 +16,8 @@
 //!   key press, and a sender that schedules start, update and end packets;
 //! - [`jitter`]: an adaptive jitter buffer (20–200 ms) with loss concealment on PCM;
 //! - [`relay`]: the RTP port pool (even ports, RTCP on the next, least-recently-released
-//!   reuse);
+//!   reuse) and the symmetric relay of a call (latching with RTP-bleed protection, hold,
+//!   no-RTP timeout);
 //! - [`record`]: per-call WAV recording, stereo caller/agent or mixed mono, crash-safe to
 //!   within a second (it writes files, the one module here that does I/O).
 //!
@@ -77,6 +78,9 @@ pub enum Error {
     /// An RTCP packet could not be parsed or written, or an RTCP setting was refused.
     #[error(transparent)]
     Rtcp(#[from] rtp::rtcp::RtcpError),
+    /// A relay setting was refused.
+    #[error(transparent)]
+    Relay(#[from] relay::RelayError),
     /// A call recording could not be created or written.
     #[error(transparent)]
     Record(#[from] record::RecordError),

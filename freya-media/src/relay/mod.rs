@@ -1,9 +1,14 @@
 //! The media relay: every call's RTP goes through freya (`direct_media=no`).
 //!
-//! Today this holds the sans-IO RTP port pool ([`PortPool`]): which even UDP port (RTP, with
-//! RTCP on the odd port above it, RFC 3550 §11) a new call leg gets, and when a port may be
-//! handed out again. Binding the sockets is the tokio shell's job; when a bind fails the shell
-//! marks the port bad ([`PortPool::mark_bad`]) and asks for another.
+//! Two sans-IO parts, no sockets or clocks inside:
+//!
+//! - the RTP port pool ([`PortPool`]): which even UDP port (RTP, with RTCP on the odd port
+//!   above it, RFC 3550 §11) a new call leg gets, and when a port may be handed out again.
+//!   Binding the sockets is the tokio shell's job; when a bind fails the shell marks the port
+//!   bad ([`PortPool::mark_bad`]) and asks for another;
+//! - the symmetric relay of one call ([`Relay`]): two legs, each latched onto its peer's
+//!   source with RTP-bleed protection ([`LatchPolicy`]), hold, re-INVITE updates, the no-RTP
+//!   timeout, per-leg counters ([`LegStats`]) and per-SSRC statistics.
 //!
 //! ```
 //! use freya_media::relay::{PortPool, PortError};
@@ -18,6 +23,14 @@
 //! # Ok::<(), freya_media::relay::PortError>(())
 //! ```
 
+mod core;
+mod latch;
+mod leg;
 pub mod ports;
 
+pub use self::core::{
+    PacketKind, PacketOutcome, Relay, RelayConfig, RelayError, RelayEvent, Transmit,
+};
+pub use latch::{LatchPolicy, LatchReason};
+pub use leg::{Direction, DropCounts, DropReason, LegConfig, LegId, LegStats, RemoteMedia};
 pub use ports::{PortError, PortPair, PortPool, PortPoolStats, DEFAULT_PORT_RANGE};
