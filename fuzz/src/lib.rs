@@ -539,3 +539,51 @@ pub fn fnv1a(data: &[u8]) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+/// The `sdp` target: SDP bodies as offers and answers arrive in INVITEs and 200s.
+///
+/// Holds: parsing never panics; an accepted body serializes back to exactly its bytes and
+/// re-parses to the same; answering it as an offer, and applying our answer back to it, never
+/// panic, and an answer produced parses and round-trips.
+pub fn check_sdp(data: &[u8]) {
+    use freya_sip::sdp::{answer, apply_answer, Capabilities, SessionDescription};
+    let Ok(sdp) = SessionDescription::parse(data) else {
+        return;
+    };
+    let out = sdp.to_bytes();
+    assert_eq!(out, data, "SDP not byte-exact after parse");
+    let again = SessionDescription::parse(&out).expect("a serialized SDP must re-parse");
+    assert_eq!(again.to_bytes(), out, "SDP re-parse differs");
+    let caps = Capabilities::new(std::net::IpAddr::from([127, 0, 0, 1]), 10000);
+    if let Ok(a) = answer(&sdp, &caps, 1, 1) {
+        let text = a.sdp.to_bytes();
+        let parsed = SessionDescription::parse(&text).expect("our answer must parse");
+        assert_eq!(parsed.to_bytes(), text, "our answer not byte-exact");
+        let _ = apply_answer(&sdp, &parsed);
+    }
+}
+
+/// The `rtp` target: one UDP payload on a media port — RTP, RTCP (rtcp-mux) or an RFC 4733
+/// telephone-event payload.
+///
+/// Holds: no parser panics; an accepted RTP packet's payload is a slice of the input; an
+/// accepted RTCP compound re-encodes to a compound that parses again.
+pub fn check_rtp(data: &[u8]) {
+    use freya_media::rtp::rtcp::{parse_compound, write_compound};
+    use freya_media::rtp::RtpPacket;
+    let raw = bytes::Bytes::copy_from_slice(data);
+    if let Ok(p) = RtpPacket::parse(raw.clone()) {
+        let payload = p.payload();
+        let inside = payload.is_empty()
+            || (payload.as_ptr() >= raw.as_ptr()
+                && payload.as_ptr() as usize + payload.len() <= raw.as_ptr() as usize + raw.len());
+        assert!(inside, "RTP payload is not a view of the input");
+        let _ = freya_media::dtmf::TelephoneEvent::parse(payload);
+    }
+    if let Ok(packets) = parse_compound(raw) {
+        let mut out = bytes::BytesMut::new();
+        if write_compound(&packets, &mut out).is_ok() {
+            parse_compound(out.freeze()).expect("a re-encoded RTCP compound must parse");
+        }
+    }
+}

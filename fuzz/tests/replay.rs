@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use freya_fuzz::{check_framer, check_parse};
+use freya_fuzz::{check_framer, check_parse, check_rtp, check_sdp};
 
 type Check = fn(&[u8]);
 
@@ -277,4 +277,14 @@ fn parse_target() {
 #[test]
 fn framer_target() {
     replay_and_mutate("framer", check_framer);
+}
+
+#[test]
+fn sdp_target() {
+    replay_and_mutate("sdp", check_sdp);
+}
+
+#[test]
+fn rtp_target() {
+    replay_and_mutate("rtp", check_rtp);
 }
