@@ -198,45 +198,51 @@ impl<'a> SipUri<'a> {
         }
         // uri-parameters
         let params_start = i;
+        // One pass per parameter: split at '=', check characters and escapes as we go.
         while b.get(i) == Some(&b';') {
             i += 1;
             let ps = i;
-            while i < b.len() && b[i] != b';' && b[i] != b'?' {
+            let mut eq: Option<usize> = None;
+            while i < b.len() {
+                let c = b[i];
+                if c == b';' || c == b'?' {
+                    break;
+                }
+                if c == b'=' && eq.is_none() {
+                    eq = Some(i);
+                } else if c == b'%' {
+                    if i + 3 <= b.len()
+                        && b[i + 1].is_ascii_hexdigit()
+                        && b[i + 2].is_ascii_hexdigit()
+                    {
+                        i += 3;
+                        continue;
+                    }
+                    return Err(GrammarError {
+                        at: i,
+                        what: "'%' not followed by two hex digits",
+                    });
+                } else if !is_param_char(c) {
+                    return Err(GrammarError {
+                        at: i,
+                        what: "character not allowed in a URI parameter",
+                    });
+                }
                 i += 1;
             }
-            let param = &s[ps..i];
-            let (name, value) = match find_byte(param, b'=') {
-                Some(e) => (&param[..e], Some(&param[e + 1..])),
-                None => (param, None),
-            };
-            let err = |e: GrammarError| GrammarError {
-                at: e.at + ps,
-                what: e.what,
-            };
-            if name.is_empty() {
+            if eq.unwrap_or(i) == ps {
                 return Err(GrammarError {
                     at: ps,
                     what: "empty URI parameter name",
                 });
             }
-            check_escaped(
-                name,
-                is_param_char,
-                "character not allowed in a URI parameter",
-            )
-            .map_err(err)?;
-            if let Some(v) = value {
-                if v.is_empty() {
+            if let Some(e) = eq {
+                if e + 1 == i {
                     return Err(GrammarError {
-                        at: ps + name.len() + 1,
+                        at: e + 1,
                         what: "empty URI parameter value after '='",
                     });
                 }
-                check_escaped(v, is_param_char, "character not allowed in a URI parameter")
-                    .map_err(|e| GrammarError {
-                        at: e.at + ps + name.len() + 1,
-                        what: e.what,
-                    })?;
             }
         }
         let params_raw = &s[params_start..i];
