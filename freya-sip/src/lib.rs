@@ -19,3 +19,6 @@ pub mod message;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;
+
+#[cfg(test)]
+mod testkit;

@@ -52,8 +52,8 @@ fn full_calls_over_a_lossy_network() {
         w.assert_quiet();
         ok_re += w.nodes[1].layer.stats().ok_retransmissions;
         ack_re += w.nodes[0].layer.stats().ack_retransmissions;
-        reordered += w.reordered;
-        duplicated += w.duplicated;
+        reordered += w.net.reordered;
+        duplicated += w.net.duplicated;
     }
     assert!(
         ok_re > 0 && ack_re > 0 && reordered > 0 && duplicated > 0,

@@ -13,72 +13,10 @@ use super::*;
 use crate::dialog::{DialogConfig, DialogEvent, DialogLayer, Dtmf, OutgoingCall, SessionId, Q850};
 use crate::message::parse;
 use crate::sdp::Capabilities;
-use crate::transaction::{Reliability, Remote};
+use crate::transaction::Remote;
 
-/// xorshift64*: small, deterministic.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.next() % 1000 < per_mille
-    }
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct NetConfig {
-    pub(crate) loss_per_mille: u64,
-    pub(crate) dup_per_mille: u64,
-    pub(crate) min_delay_ms: u64,
-    pub(crate) max_delay_ms: u64,
-    pub(crate) reliability: Reliability,
-}
-
-/// 20 % loss, 10 % duplication, 10–250 ms delay: reorders often.
-pub(crate) const LOSSY: NetConfig = NetConfig {
-    loss_per_mille: 200,
-    dup_per_mille: 100,
-    min_delay_ms: 10,
-    max_delay_ms: 250,
-    reliability: Reliability::Unreliable,
-};
-
-/// No loss, 50 ms each way: deterministic races.
-pub(crate) const CLEAN: NetConfig = NetConfig {
-    loss_per_mille: 0,
-    dup_per_mille: 0,
-    min_delay_ms: 50,
-    max_delay_ms: 50,
-    reliability: Reliability::Unreliable,
-};
-
-/// A reliable stream transport, 20 ms.
-pub(crate) const TCP: NetConfig = NetConfig {
-    loss_per_mille: 0,
-    dup_per_mille: 0,
-    min_delay_ms: 20,
-    max_delay_ms: 20,
-    reliability: Reliability::Reliable,
-};
-
-struct Packet {
-    at: Instant,
-    seq: u64,
-    to: usize,
-    from: SocketAddr,
-    bytes: Bytes,
-}
+use crate::testkit::{Datagram, LossyNet};
+pub(crate) use crate::testkit::{NetConfig, CLEAN, LOSSY, TCP};
 
 /// What a node's user does on its own.
 #[derive(Clone, Debug)]
@@ -141,10 +79,8 @@ pub(crate) type Mangle = Box<dyn FnMut(&str, Bytes) -> Bytes>;
 
 pub(crate) struct World {
     pub(crate) now: Instant,
-    cfg: NetConfig,
-    rng: Rng,
-    queue: Vec<Packet>,
-    seq: u64,
+    /// The emulated network and its counters (sent, lost, duplicated, reordered).
+    pub(crate) net: LossyNet,
     pub(crate) nodes: Vec<Node>,
     /// An address whose datagrams go to several nodes.
     forks: HashMap<SocketAddr, Vec<usize>>,
@@ -154,11 +90,6 @@ pub(crate) struct World {
     /// Rewrites what a node (named) sends, before the network sees it.
     pub(crate) mangle: Option<Mangle>,
     pub(crate) trace: Vec<String>,
-    pub(crate) sent: u64,
-    pub(crate) lost: u64,
-    pub(crate) duplicated: u64,
-    pub(crate) reordered: u64,
-    delivered_seq: HashMap<usize, u64>,
 }
 
 pub(crate) fn addr(i: usize) -> SocketAddr {
@@ -228,21 +159,13 @@ impl World {
             .collect();
         World {
             now: t0(),
-            cfg,
-            rng: Rng::new(seed),
-            queue: Vec::new(),
-            seq: 0,
+            net: LossyNet::new(seed, cfg),
             nodes,
             forks: HashMap::new(),
             actions: Vec::new(),
             filter: None,
             mangle: None,
             trace: Vec::new(),
-            sent: 0,
-            lost: 0,
-            duplicated: 0,
-            reordered: 0,
-            delivered_seq: HashMap::new(),
         }
     }
 
@@ -286,7 +209,7 @@ impl World {
     ) -> SessionId {
         let remote = Remote {
             addr: to,
-            reliability: self.cfg.reliability,
+            reliability: self.net.cfg.reliability,
         };
         let call = OutgoingCall::new(
             format!("sip:callee@{to}"),
@@ -363,40 +286,19 @@ impl World {
                     o.remote.addr
                 );
                 for to in targets {
-                    self.sent += 1;
                     let name = self.nodes[i].name;
                     let to_name = self.nodes[to].name;
-                    let mut lost = self.rng.chance(self.cfg.loss_per_mille);
-                    if !lost {
-                        if let Some(f) = self.filter.as_mut() {
-                            lost = f(name, &what);
-                        }
-                    }
-                    if lost {
-                        self.lost += 1;
-                        self.log(format!("{name} -> {to_name}: {what}{re} [lost]"));
-                        continue;
-                    }
-                    let copies = if self.rng.chance(self.cfg.dup_per_mille) {
-                        self.duplicated += 1;
-                        2
-                    } else {
-                        1
+                    let d = Datagram {
+                        to,
+                        from,
+                        bytes: o.bytes.clone(),
                     };
-                    for _ in 0..copies {
-                        let delay = self
-                            .rng
-                            .between(self.cfg.min_delay_ms, self.cfg.max_delay_ms);
-                        self.seq += 1;
-                        self.queue.push(Packet {
-                            at: self.now + Duration::from_millis(delay),
-                            seq: self.seq,
-                            to,
-                            from,
-                            bytes: o.bytes.clone(),
-                        });
-                    }
-                    self.log(format!("{name} -> {to_name}: {what}{re}"));
+                    let filter = &mut self.filter;
+                    let delivered = self.net.send(self.now, d, || {
+                        filter.as_mut().is_some_and(|f| f(name, &what))
+                    });
+                    let lost = if delivered { "" } else { " [lost]" };
+                    self.log(format!("{name} -> {to_name}: {what}{re}{lost}"));
                 }
             }
         }
@@ -458,7 +360,7 @@ impl World {
             self.flush();
             self.react();
             self.flush();
-            let mut next = self.queue.iter().map(|p| p.at).min();
+            let mut next = self.net.next_at();
             for n in &mut self.nodes {
                 next = [next, n.layer.poll_timeout()].into_iter().flatten().min();
             }
@@ -474,27 +376,13 @@ impl World {
             }
             self.now = next;
             // Deliveries.
-            loop {
-                let due = self
-                    .queue
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.at <= self.now)
-                    .min_by_key(|(_, p)| (p.at, p.seq))
-                    .map(|(i, _)| i);
-                let Some(i) = due else { break };
-                let p = self.queue.swap_remove(i);
-                let last = self.delivered_seq.entry(p.to).or_insert(0);
-                if p.seq < *last {
-                    self.reordered += 1;
-                }
-                *last = (*last).max(p.seq);
+            while let Some(p) = self.net.pop_due(self.now) {
                 let m = parse(p.bytes.clone()).expect("whole datagrams");
                 let name = self.nodes[p.to].name;
                 self.log(format!("{name} <- {}", m.start_line()));
                 let remote = Remote {
                     addr: p.from,
-                    reliability: self.cfg.reliability,
+                    reliability: self.net.cfg.reliability,
                 };
                 let now = self.now;
                 self.nodes[p.to].layer.handle_message(now, m, remote);
@@ -574,6 +462,6 @@ impl World {
                 self.explain()
             );
         }
-        assert!(self.queue.is_empty());
+        assert!(self.net.is_empty());
     }
 }

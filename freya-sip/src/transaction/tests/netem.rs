@@ -14,125 +14,8 @@ use crate::transaction::{
     TransactionKey, TransactionLayer,
 };
 
-/// xorshift64*: small, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// true with probability `per_mille`/1000.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.next() % 1000 < per_mille
-    }
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct NetConfig {
-    pub(super) loss_per_mille: u64,
-    pub(super) dup_per_mille: u64,
-    pub(super) min_delay_ms: u64,
-    pub(super) max_delay_ms: u64,
-    pub(super) reliability: Reliability,
-}
-
-pub(super) const LOSSY: NetConfig = NetConfig {
-    loss_per_mille: 200,
-    dup_per_mille: 100,
-    min_delay_ms: 10,
-    max_delay_ms: 250,
-    reliability: Reliability::Unreliable,
-};
-
-pub(super) const TCP: NetConfig = NetConfig {
-    loss_per_mille: 0,
-    dup_per_mille: 0,
-    min_delay_ms: 20,
-    max_delay_ms: 20,
-    reliability: Reliability::Reliable,
-};
-
-struct Packet {
-    at: Instant,
-    seq: u64,
-    to: usize,
-    from: SocketAddr,
-    bytes: Bytes,
-}
-
-pub(super) struct Net {
-    pub(super) cfg: NetConfig,
-    rng: Rng,
-    queue: Vec<Packet>,
-    pub(super) seq: u64,
-    pub(super) sent: u64,
-    pub(super) lost: u64,
-    pub(super) duplicated: u64,
-    /// Deliveries of a datagram sent before one already delivered the same way.
-    pub(super) reordered: u64,
-    /// Per direction (receiver index), the highest send sequence delivered.
-    pub(super) delivered_seq: [u64; 2],
-}
-
-impl Net {
-    /// Queues a datagram; returns false when the network lost it.
-    fn send(&mut self, now: Instant, to: usize, from: SocketAddr, bytes: Bytes) -> bool {
-        self.sent += 1;
-        if self.rng.chance(self.cfg.loss_per_mille) {
-            self.lost += 1;
-            return false;
-        }
-        let copies = if self.rng.chance(self.cfg.dup_per_mille) {
-            self.duplicated += 1;
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let delay = self
-                .rng
-                .between(self.cfg.min_delay_ms, self.cfg.max_delay_ms);
-            self.seq += 1;
-            self.queue.push(Packet {
-                at: now + Duration::from_millis(delay),
-                seq: self.seq,
-                to,
-                from,
-                bytes: bytes.clone(),
-            });
-        }
-        true
-    }
-
-    fn next_at(&self) -> Option<Instant> {
-        self.queue.iter().map(|p| p.at).min()
-    }
-
-    fn pop_due(&mut self, now: Instant) -> Option<Packet> {
-        let i = self
-            .queue
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.at <= now)
-            .min_by_key(|(_, p)| (p.at, p.seq))?
-            .0;
-        let p = self.queue.swap_remove(i);
-        if p.seq < self.delivered_seq[p.to] {
-            self.reordered += 1;
-        }
-        self.delivered_seq[p.to] = self.delivered_seq[p.to].max(p.seq);
-        Some(p)
-    }
-}
+use crate::testkit::Datagram;
+pub(super) use crate::testkit::{LossyNet, NetConfig, LOSSY, TCP};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(super) enum Callee {
@@ -182,7 +65,7 @@ pub(super) struct Uas {
 
 pub(super) struct World {
     pub(super) now: Instant,
-    pub(super) net: Net,
+    pub(super) net: LossyNet,
     pub(super) layers: [TransactionLayer; 2],
     pub(super) addrs: [SocketAddr; 2],
     pub(super) uac: Uac,
@@ -202,17 +85,7 @@ impl World {
         };
         World {
             now: t0(),
-            net: Net {
-                cfg,
-                rng: Rng::new(seed),
-                queue: Vec::new(),
-                seq: 0,
-                sent: 0,
-                lost: 0,
-                duplicated: 0,
-                reordered: 0,
-                delivered_seq: [0; 2],
-            },
+            net: LossyNet::new(seed, cfg),
             layers: [layer(seed * 2), layer(seed * 2 + 1)],
             addrs: [
                 "192.0.2.1:5060".parse().unwrap(),
@@ -297,7 +170,12 @@ impl World {
                 } else {
                     ""
                 };
-                let delivered = self.net.send(self.now, to, self.addrs[i], o.transmit.bytes);
+                let d = Datagram {
+                    to,
+                    from: self.addrs[i],
+                    bytes: o.transmit.bytes,
+                };
+                let delivered = self.net.send(self.now, d, || false);
                 let lost = if delivered { "" } else { " [lost]" };
                 self.log(format!("{} sends {what}{re}{lost}", ["uac", "uas"][i]));
             }
@@ -334,7 +212,12 @@ impl World {
                         };
                         self.uac.acks_sent += 1;
                         let from = self.addrs[0];
-                        let delivered = self.net.send(self.now, 1, from, ack);
+                        let d = Datagram {
+                            to: 1,
+                            from,
+                            bytes: ack,
+                        };
+                        let delivered = self.net.send(self.now, d, || false);
                         let lost = if delivered { "" } else { " [lost]" };
                         self.log(format!("uac sends ACK for the 2xx (UA core){lost}"));
                     }
@@ -541,7 +424,7 @@ pub(super) fn quiescent(w: &World) {
         "uas layer still holds transactions\n{}",
         w.explain()
     );
-    assert!(w.net.queue.is_empty());
+    assert!(w.net.is_empty());
 }
 
 pub(super) fn call(seed: u64, cfg: NetConfig, callee: Callee) -> World {
