@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::grammar::{find_byte, is_lws, is_token, Cursor, GResult, GrammarError};
+use super::grammar::{find_byte, is_lws, is_token, list_next, Cursor, GResult, GrammarError};
 use super::params::{unquote, Params};
 use super::uri::Uri;
 
@@ -181,34 +181,13 @@ impl<'a> Iterator for NameAddrIter<'a> {
     type Item = GResult<NameAddr<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.cur.skip_ws();
-        if self.cur.at_end() {
-            self.done = true;
-            return None;
-        }
-        let r = NameAddr::parse_one(&mut self.cur).and_then(|v| {
-            self.cur.skip_ws();
-            if self.cur.at_end() {
-                self.done = true;
-                Ok(v)
-            } else if self.cur.eat(b',') {
-                self.cur.skip_ws();
-                if self.cur.at_end() {
-                    Err(self.cur.err("expected an address after ','"))
-                } else {
-                    Ok(v)
-                }
-            } else {
-                Err(self.cur.err("expected ',' or end of the address list"))
-            }
-        });
-        if r.is_err() {
-            self.done = true;
-        }
-        Some(r)
+        list_next(
+            &mut self.cur,
+            &mut self.done,
+            "expected an address after ','",
+            "expected ',' or end of the address list",
+            NameAddr::parse_one,
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::grammar::is_token;
-use super::names::{same_header, HeaderKind};
+use super::names::same_header;
 use super::uri::Uri;
 use super::{parse_with, Framing, Limits, Message, ParseError, StartLine};
 
@@ -347,13 +347,6 @@ impl Editor {
             ..Limits::default()
         };
         Ok(parse_with(out.freeze(), &limits, Framing::Datagram)?)
-    }
-}
-
-impl HeaderKind {
-    /// Whether `name` (as received) denotes this kind.
-    pub fn matches(self, name: &str) -> bool {
-        HeaderKind::from_name(name.as_bytes()) == self
     }
 }
 

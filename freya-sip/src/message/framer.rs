@@ -201,7 +201,7 @@ impl StreamFramer {
         let head = &self.buf[..head_end];
         let mut found: Option<u32> = None;
         // Logical lines: a folded Content-Length ("Content-Length:\r\n 5") reads as one.
-        let mut lines = super::response::split_logical_lines(head);
+        let mut lines = split_logical_lines(head);
         let _start_line = lines.next();
         for line in lines {
             let Some(colon) = memchr::memchr(b':', line) else {
@@ -238,6 +238,37 @@ impl StreamFramer {
             )),
         }
     }
+}
+
+/// Splits a header block into logical lines: a line starting with SP/HTAB continues the
+/// previous one (kept with its fold).
+fn split_logical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = head;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        loop {
+            match memchr::memchr(b'\n', &rest[end..]) {
+                Some(i) => {
+                    let nl = end + i;
+                    if matches!(rest.get(nl + 1), Some(b' ' | b'\t')) {
+                        end = nl + 1;
+                        continue;
+                    }
+                    let line = &rest[..nl];
+                    rest = &rest[nl + 1..];
+                    return Some(line.strip_suffix(b"\r").unwrap_or(line));
+                }
+                None => {
+                    let line = rest;
+                    rest = &[];
+                    return Some(line);
+                }
+            }
+        }
+    })
 }
 
 /// End (exclusive) of the header section: the first empty line, CRLF or bare LF, searched

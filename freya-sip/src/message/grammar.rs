@@ -391,6 +391,46 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// One step of a comma-separated header list (`1#element`, RFC 3261 §7.3.1): parses the next
+/// element with `one`, then requires `,` (followed by another element) or the end. Sets
+/// `done` at the end or on the first error, so the iterator stops there.
+pub fn list_next<'a, T>(
+    cur: &mut Cursor<'a>,
+    done: &mut bool,
+    after_comma: &'static str,
+    no_comma: &'static str,
+    one: impl FnOnce(&mut Cursor<'a>) -> GResult<T>,
+) -> Option<GResult<T>> {
+    if *done {
+        return None;
+    }
+    cur.skip_ws();
+    if cur.at_end() {
+        *done = true;
+        return None;
+    }
+    let r = one(cur).and_then(|v| {
+        cur.skip_ws();
+        if cur.at_end() {
+            *done = true;
+            Ok(v)
+        } else if cur.eat(b',') {
+            cur.skip_ws();
+            if cur.at_end() {
+                Err(cur.err(after_comma))
+            } else {
+                Ok(v)
+            }
+        } else {
+            Err(cur.err(no_comma))
+        }
+    });
+    if r.is_err() {
+        *done = true;
+    }
+    Some(r)
+}
+
 /// Skips `%HH` escapes and characters accepted by `ok`; returns the end offset or an error
 /// on a bad escape. Used for URI components.
 pub fn check_escaped(s: &str, ok: impl Fn(u8) -> bool, what: &'static str) -> GResult<()> {

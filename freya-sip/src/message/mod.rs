@@ -305,31 +305,30 @@ impl Message {
         name: &'s str,
     ) -> impl Iterator<Item = HeaderField<'s>> + 's {
         let kind = HeaderKind::from_name(name.as_bytes());
-        let b = self.b();
         (0..self.headers.len())
-            .filter(move |&i| {
-                let e = &self.headers[i];
-                if kind != HeaderKind::Other {
-                    e.kind == kind
-                } else {
-                    e.kind == HeaderKind::Other
-                        && e.name.bytes(b).eq_ignore_ascii_case(name.as_bytes())
-                }
-            })
+            .filter(move |&i| self.is_named(&self.headers[i], kind, name))
             .map(move |i| self.field(i))
+    }
+
+    /// Whether `e` is header `name`, whose kind is `kind`: known headers compare by kind
+    /// (so compact forms match), others by name, case-insensitively.
+    #[inline]
+    fn is_named(&self, e: &Entry, kind: HeaderKind, name: &str) -> bool {
+        if kind != HeaderKind::Other {
+            e.kind == kind
+        } else {
+            e.kind == HeaderKind::Other
+                && e.name.bytes(self.b()).eq_ignore_ascii_case(name.as_bytes())
+        }
     }
 
     /// The first header called `name` (case-insensitive, compact forms included).
     pub fn header(&self, name: &str) -> Option<HeaderField<'_>> {
         let kind = HeaderKind::from_name(name.as_bytes());
-        let b = self.b();
-        let i = self.headers.iter().position(|e| {
-            if kind != HeaderKind::Other {
-                e.kind == kind
-            } else {
-                e.kind == HeaderKind::Other && e.name.bytes(b).eq_ignore_ascii_case(name.as_bytes())
-            }
-        })?;
+        let i = self
+            .headers
+            .iter()
+            .position(|e| self.is_named(e, kind, name))?;
         Some(self.field(i))
     }
 

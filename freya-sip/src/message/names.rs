@@ -233,6 +233,11 @@ impl HeaderKind {
             .and_then(|(_, _, c)| c.map(char::from))
     }
 
+    /// Whether `name` (as received) denotes this kind.
+    pub fn matches(self, name: &str) -> bool {
+        HeaderKind::from_name(name.as_bytes()) == self
+    }
+
     /// Whether the header may appear at most once in a message (RFC 3261 §7.3.1): several
     /// rows of these make the message ambiguous.
     pub fn is_single_valued(self) -> bool {

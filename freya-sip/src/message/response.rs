@@ -252,37 +252,6 @@ fn recover_lines(head: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Splits a header block into logical lines: a line starting with SP/HTAB continues the
-/// previous one (kept with its fold).
-pub(crate) fn split_logical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = head;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut end = 0;
-        loop {
-            match memchr::memchr(b'\n', &rest[end..]) {
-                Some(i) => {
-                    let nl = end + i;
-                    if matches!(rest.get(nl + 1), Some(b' ' | b'\t')) {
-                        end = nl + 1;
-                        continue;
-                    }
-                    let line = &rest[..nl];
-                    rest = &rest[nl + 1..];
-                    return Some(line.strip_suffix(b"\r").unwrap_or(line));
-                }
-                None => {
-                    let line = rest;
-                    rest = &[];
-                    return Some(line);
-                }
-            }
-        }
-    })
-}
-
 fn trim(b: &[u8]) -> &[u8] {
     let s = b
         .iter()

@@ -1,6 +1,6 @@
 //! The Via header (RFC 3261 §20.42, §18.2.2; RFC 3581 `rport`), zero-copy.
 
-use super::grammar::{is_lws, Cursor, GResult, GrammarError};
+use super::grammar::{is_lws, list_next, Cursor, GResult, GrammarError};
 use super::params::Params;
 use super::uri::parse_hostport;
 
@@ -193,33 +193,12 @@ impl<'a> Iterator for ViaIter<'a> {
     type Item = GResult<Via<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.cur.skip_ws();
-        if self.cur.at_end() {
-            self.done = true;
-            return None;
-        }
-        let r = Via::parse_one(&mut self.cur).and_then(|v| {
-            self.cur.skip_ws();
-            if self.cur.at_end() {
-                self.done = true;
-                Ok(v)
-            } else if self.cur.eat(b',') {
-                self.cur.skip_ws();
-                if self.cur.at_end() {
-                    Err(self.cur.err("expected a Via value after ','"))
-                } else {
-                    Ok(v)
-                }
-            } else {
-                Err(self.cur.err("expected ',' or end of Via value"))
-            }
-        });
-        if r.is_err() {
-            self.done = true;
-        }
-        Some(r)
+        list_next(
+            &mut self.cur,
+            &mut self.done,
+            "expected a Via value after ','",
+            "expected ',' or end of Via value",
+            Via::parse_one,
+        )
     }
 }
