@@ -105,16 +105,7 @@ impl ClientInvite {
         config: TimerConfig,
         now: Instant,
     ) -> Result<ClientInvite, TransactionError> {
-        match request.method() {
-            Some("INVITE") => {}
-            Some(m) => {
-                return Err(TransactionError::UnexpectedMethod {
-                    expected: "INVITE",
-                    got: m.to_owned(),
-                })
-            }
-            None => return Err(TransactionError::NotARequest),
-        }
+        super::error::require_invite(&request)?;
         let mut tx = ClientInvite {
             state: ClientInviteState::Calling,
             reliability,

@@ -92,17 +92,7 @@ impl ClientNonInvite {
         config: TimerConfig,
         now: Instant,
     ) -> Result<ClientNonInvite, TransactionError> {
-        match request.method() {
-            Some("ACK") => return Err(TransactionError::AckIsNotATransaction),
-            Some("INVITE") => {
-                return Err(TransactionError::UnexpectedMethod {
-                    expected: "a non-INVITE method",
-                    got: "INVITE".into(),
-                })
-            }
-            Some(_) => {}
-            None => return Err(TransactionError::NotARequest),
-        }
+        super::error::require_non_invite(&request)?;
         let mut tx = ClientNonInvite {
             state: ClientNonInviteState::Trying,
             reliability,

@@ -121,3 +121,31 @@ pub enum TransactionError {
     #[error("extra header refused: {0}")]
     ExtraHeader(#[from] EditError),
 }
+
+/// Checks that `request` can start an INVITE transaction (client or server).
+pub(crate) fn require_invite(request: &crate::message::Message) -> Result<(), TransactionError> {
+    match request.method() {
+        Some("INVITE") => Ok(()),
+        Some(m) => Err(TransactionError::UnexpectedMethod {
+            expected: "INVITE",
+            got: m.to_owned(),
+        }),
+        None => Err(TransactionError::NotARequest),
+    }
+}
+
+/// Checks that `request` can start a non-INVITE transaction: any method but INVITE, and
+/// never ACK (§17: ACK for a non-2xx belongs to the INVITE transaction, for a 2xx to none).
+pub(crate) fn require_non_invite(
+    request: &crate::message::Message,
+) -> Result<(), TransactionError> {
+    match request.method() {
+        Some("ACK") => Err(TransactionError::AckIsNotATransaction),
+        Some("INVITE") => Err(TransactionError::UnexpectedMethod {
+            expected: "a non-INVITE method",
+            got: "INVITE".into(),
+        }),
+        Some(_) => Ok(()),
+        None => Err(TransactionError::NotARequest),
+    }
+}

@@ -104,16 +104,7 @@ impl ServerInvite {
         config: TimerConfig,
         now: Instant,
     ) -> Result<ServerInvite, TransactionError> {
-        match request.method() {
-            Some("INVITE") => {}
-            Some(m) => {
-                return Err(TransactionError::UnexpectedMethod {
-                    expected: "INVITE",
-                    got: m.to_owned(),
-                })
-            }
-            None => return Err(TransactionError::NotARequest),
-        }
+        super::error::require_invite(&request)?;
         let mut tx = ServerInvite {
             state: ServerInviteState::Proceeding,
             request,

@@ -92,17 +92,7 @@ impl ServerNonInvite {
         config: TimerConfig,
         _now: Instant,
     ) -> Result<ServerNonInvite, TransactionError> {
-        match request.method() {
-            Some("ACK") => return Err(TransactionError::AckIsNotATransaction),
-            Some("INVITE") => {
-                return Err(TransactionError::UnexpectedMethod {
-                    expected: "a non-INVITE method",
-                    got: "INVITE".into(),
-                })
-            }
-            Some(_) => {}
-            None => return Err(TransactionError::NotARequest),
-        }
+        super::error::require_non_invite(&request)?;
         Ok(ServerNonInvite {
             state: ServerNonInviteState::Trying,
             request,
