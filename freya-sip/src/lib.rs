@@ -8,9 +8,10 @@
 //! - [`dialog`]: dialogs and calls on top of the transactions (RFC 3261 §12–§15, RFC 4028
 //!   session timers, Q.850 causes), sans-IO;
 //! - [`transport`]: the tokio shell — UDP and TCP sockets (RFC 3261 §18, RFC 3581) and a
-//!   driver that runs the transaction layer on them.
+//!   driver that runs the transaction layer on them;
+//! - [`ua`]: the async user agent — incoming calls, originate, trunks and endpoints.
 //!
-//! The UA and B2BUA build on these.
+//! The B2BUA builds on these.
 
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod message;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;
+pub mod ua;
 
 #[cfg(test)]
 mod testkit;

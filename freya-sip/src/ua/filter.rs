@@ -1,0 +1,194 @@
+//! What a request must pass before the dialog layer sees it — the checks of RFC 3261
+//! §8.2.1–§8.2.2 (400, 416), the trunk identification with the `unknown_source` policy,
+//! the digest challenge of user endpoints (RFC 3261 §22) — and the UA's own answers to
+//! requests no call handles: OPTIONS 200, REGISTER 405 (we are no registrar), 501 for a
+//! method we do not know (§8.2.1), each with `Allow`.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::dialog::IncomingRequest;
+use crate::message::{check_request, response_to, HeaderKind, Message, Uri};
+use crate::transport::stamp_received;
+
+use super::agent::{now, Core};
+use super::config::{UaConfig, UnknownSource};
+use super::identify::identify_source;
+use super::stats::Counter;
+
+/// The methods a call handles (the `Allow` header of our answers).
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+
+/// Methods of other SIP extensions that we recognise and do not serve: 405 (RFC 3261
+/// §8.2.1). Anything else is unknown: 501.
+const KNOWN_UNSUPPORTED: &[&str] = &[
+    "REGISTER",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "REFER",
+    "PRACK",
+];
+
+/// What becomes of a request.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Hand it to the dialog layer (possibly rewritten: `force_rport`, `rewrite_contact`).
+    Pass(Message),
+    /// Answer it statelessly with these bytes and count it.
+    Respond { response: Bytes, counter: Counter },
+    /// Send nothing; count it.
+    Drop { counter: Counter },
+}
+
+/// Checks a request from `source`.
+pub(crate) fn check(config: &UaConfig, m: &Message, source: SocketAddr) -> Verdict {
+    let method = m.method().unwrap_or_default();
+    if method == "ACK" {
+        // Never answered; an ACK matching nothing is counted by the layer.
+        return Verdict::Pass(m.clone());
+    }
+    if let Err(r) = check_request(m) {
+        tracing::info!(%source, method, status = r.status, warning = %r.warning, "ua: request refused");
+        let warning = format!("399 freya \"{}\"", r.warning.replace(['"', '\\'], "'"));
+        return respond(
+            m,
+            r.status,
+            r.reason,
+            &[("Warning", &warning)],
+            Counter::Invalid,
+        );
+    }
+    if let Some(peer) = identify_source(config, source) {
+        let mut m = m.clone();
+        if peer.force_rport {
+            if let Ok(Some(stamped)) = stamp_received(&m, source, true) {
+                m = stamped;
+            }
+        }
+        if peer.rewrite_contact && method == "INVITE" {
+            if let Some(rewritten) = rewrite_contact(&m, source) {
+                m = rewritten;
+            }
+        }
+        return Verdict::Pass(m);
+    }
+    match config.unknown_source {
+        UnknownSource::Accept => Verdict::Pass(m.clone()),
+        UnknownSource::Reject => {
+            tracing::warn!(%source, method, call_id = m.call_id().unwrap_or(""), "ua: request from an unknown source refused with 403");
+            respond(m, 403, "Forbidden", &[], Counter::UnknownSource)
+        }
+        UnknownSource::Ignore => {
+            tracing::warn!(%source, method, call_id = m.call_id().unwrap_or(""), "ua: request from an unknown source ignored (unknown_source = ignore)");
+            Verdict::Drop {
+                counter: Counter::UnknownSource,
+            }
+        }
+    }
+}
+
+fn respond(
+    m: &Message,
+    status: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+    counter: Counter,
+) -> Verdict {
+    match response_to(m, status, reason, extra) {
+        Some(response) => Verdict::Respond { response, counter },
+        None => Verdict::Drop { counter },
+    }
+}
+
+/// The Contact's URI with its host and port replaced by `source` (Asterisk's
+/// `rewrite_contact=yes`: a peer behind NAT writes its private address there).
+fn rewrite_contact(m: &Message, source: SocketAddr) -> Option<Message> {
+    let c = m.contacts().next()?;
+    let Ok(Uri::Sip(u)) = Uri::parse(c.uri) else {
+        return None;
+    };
+    let mut uri = String::from(if u.secure { "sips:" } else { "sip:" });
+    if let Some(user) = u.user {
+        uri.push_str(user);
+        if let Some(pw) = u.password {
+            uri.push(':');
+            uri.push_str(pw);
+        }
+        uri.push('@');
+    }
+    uri.push_str(&source.to_string());
+    uri.push_str(u.params_raw);
+    let value = format!("<{uri}>");
+    let mut e = m.edit();
+    e.set_header("Contact", &value).ok()?;
+    e.finish().ok()
+}
+
+/// The username of the request's digest credentials, when it carries any.
+pub(crate) fn authorized_user(m: &Message) -> Option<&str> {
+    let v = m.header("Authorization")?.value();
+    let rest = v.trim_start().strip_prefix("Digest")?;
+    rest.split(',').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("username")
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The option tags of `Require` we do not support (RFC 3261 §8.2.2.3); we support
+/// `timer` (RFC 4028).
+fn unsupported_extensions(m: &Message) -> Vec<String> {
+    m.headers_of(HeaderKind::Require)
+        .flat_map(|h| {
+            h.unfolded()
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("timer"))
+        .collect()
+}
+
+/// Answers a request the dialog layer handed over (out of dialog, or in a dialog with a
+/// method it does not handle).
+pub(crate) fn answer_request(core: &mut Core, r: IncomingRequest) {
+    let method = r.request.method().unwrap_or_default().to_owned();
+    let unsupported = unsupported_extensions(&r.request);
+    if !unsupported.is_empty() {
+        core.stats.count(Counter::Invalid);
+        let list = unsupported.join(", ");
+        let extra = [("Unsupported", list.as_str())];
+        if let Err(error) = core
+            .layer
+            .respond(now(), &r.key, 420, "Bad Extension", &extra, None)
+        {
+            tracing::warn!(method, %error, "ua: could not answer a request");
+        }
+        return;
+    }
+    let (status, reason): (u16, &str) = if method == "OPTIONS" {
+        (200, "OK")
+    } else if KNOWN_UNSUPPORTED.contains(&method.as_str()) {
+        core.stats.count(Counter::MethodNotAllowed);
+        (405, "Method Not Allowed")
+    } else {
+        core.stats.count(Counter::MethodNotAllowed);
+        (501, "Not Implemented")
+    };
+    tracing::debug!(method, status, session = ?r.session, remote = %r.remote.addr, "ua: request answered by the UA");
+    let mut extra: Vec<(&str, &str)> = vec![("Allow", ALLOW)];
+    if status == 200 {
+        extra.push(("Accept", "application/sdp"));
+        extra.push(("Supported", "timer"));
+    }
+    if let Err(error) = core
+        .layer
+        .respond(now(), &r.key, status, reason, &extra, None)
+    {
+        tracing::warn!(method, %error, "ua: could not answer a request");
+    }
+}
