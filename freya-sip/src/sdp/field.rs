@@ -115,7 +115,17 @@ impl Field {
             'r' => Field::Repeat(v.to_owned()),
             'z' => Field::TimeZones(v.to_owned()),
             'k' => Field::Key(v.to_owned()),
-            'a' => Field::Attribute(Attribute::parse(v)?),
+            // Lenient (RFC 3264 §6: an answerer ignores what it does not understand): an
+            // attribute whose value breaks its grammar — `a=rtpmap:31 LPC` from RFC 4475
+            // §3.1.1.3 — is kept as an opaque attribute, not a reason to refuse the SDP.
+            'a' => Field::Attribute(Attribute::parse(v).unwrap_or_else(|e| {
+                tracing::debug!(line = v, error = ?e, "sdp: malformed attribute kept as opaque");
+                let (name, value) = match v.split_once(':') {
+                    Some((n, val)) => (n.to_owned(), Some(val.to_owned())),
+                    None => (v.to_owned(), None),
+                };
+                Attribute::Other { name, value }
+            })),
             'm' => Field::Media(MediaLine::parse(v)?),
             _ => Field::Unknown {
                 kind,

@@ -74,8 +74,8 @@ pub use driver::Driver;
 pub use endpoint::Transport;
 pub use error::TransportError;
 pub use event::{ConnectionId, Destination, Incoming, SendOutcome, StreamIo, TransportEvent};
-pub use handle::{DriverError, DriverHandle, DriverStats, TuEvent};
 pub(crate) use handle::response_kind;
+pub use handle::{DriverError, DriverHandle, DriverStats, TuEvent};
 pub use received::stamp_received;
 pub use route::{
     force_transport, response_destination, ResponseRoute, SentBy, DEFAULT_SIPS_PORT,

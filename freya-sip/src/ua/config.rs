@@ -362,6 +362,11 @@ pub struct UaConfig {
     /// Serve TCP (default yes).
     #[serde(default = "yes")]
     pub tcp: bool,
+    /// Answer every request at its source port even without `rport` (RFC 3581): for the
+    /// transport's own refusals (400 for an unparseable request) and for anonymous peers
+    /// (`unknown_source = "accept"`). Trunks have their own `force_rport`. Default no.
+    #[serde(default)]
+    pub force_rport: bool,
     /// The `User-Agent` / `Server` header value (default `freya`).
     #[serde(default = "default_user_agent")]
     pub user_agent: Option<String>,
@@ -426,6 +431,7 @@ impl UaConfig {
             external_signaling_port: None,
             udp: true,
             tcp: true,
+            force_rport: false,
             user_agent: default_user_agent(),
             unknown_source: UnknownSource::Reject,
             t1_ms: default_t1(),
@@ -539,6 +545,7 @@ impl UaConfig {
         t.advertised_port = self.external_signaling_port;
         t.udp = self.udp;
         t.tcp = self.tcp;
+        t.force_rport = self.force_rport;
         t
     }
 

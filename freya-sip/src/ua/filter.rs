@@ -61,6 +61,18 @@ pub(crate) fn check(config: &UaConfig, m: &Message, source: SocketAddr) -> Verdi
             Counter::Invalid,
         );
     }
+    if method == "INVITE" && !accepts_sdp(m) {
+        // RFC 4475 §3.3.15: we can only answer with SDP; the caller accepts none.
+        tracing::info!(%source, "ua: INVITE whose Accept excludes application/sdp refused with 406");
+        let warning = "399 freya \"our answer can only be application/sdp, which Accept excludes\"";
+        return respond(
+            m,
+            406,
+            "Not Acceptable",
+            &[("Warning", warning)],
+            Counter::Invalid,
+        );
+    }
     if let Some(peer) = identify_source(config, source) {
         let mut m = m.clone();
         if peer.force_rport {
@@ -76,6 +88,10 @@ pub(crate) fn check(config: &UaConfig, m: &Message, source: SocketAddr) -> Verdi
         return Verdict::Pass(m);
     }
     match config.unknown_source {
+        UnknownSource::Accept if config.force_rport => match stamp_received(m, source, true) {
+            Ok(Some(stamped)) => Verdict::Pass(stamped),
+            _ => Verdict::Pass(m.clone()),
+        },
         UnknownSource::Accept => Verdict::Pass(m.clone()),
         UnknownSource::Reject => {
             tracing::warn!(%source, method, call_id = m.call_id().unwrap_or(""), "ua: request from an unknown source refused with 403");
@@ -125,6 +141,28 @@ fn rewrite_contact(m: &Message, source: SocketAddr) -> Option<Message> {
     let mut e = m.edit();
     e.set_header("Contact", &value).ok()?;
     e.finish().ok()
+}
+
+/// Whether a response body of `application/sdp` is acceptable (RFC 3261 §20.1: no Accept
+/// header means `application/sdp`; an empty one means no body at all, which an INVITE's
+/// answer cannot be).
+fn accepts_sdp(m: &Message) -> bool {
+    let mut any = false;
+    for h in m.headers_of(HeaderKind::Accept) {
+        any = true;
+        for range in h.unfolded().split(',') {
+            let t = range
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if t == "application/sdp" || t == "application/*" || t == "*/*" {
+                return true;
+            }
+        }
+    }
+    !any
 }
 
 /// The username of the request's digest credentials, when it carries any.
