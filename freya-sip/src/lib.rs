@@ -9,12 +9,14 @@
 //!   session timers, Q.850 causes), sans-IO;
 //! - [`transport`]: the tokio shell — UDP and TCP sockets (RFC 3261 §18, RFC 3581) and a
 //!   driver that runs the transaction layer on them;
+//! - [`auth`]: digest authentication (RFC 7616, RFC 3261 §22) and outbound registration;
 //! - [`ua`]: the async user agent — incoming calls, originate, trunks and endpoints.
 //!
 //! The B2BUA builds on these.
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod dialog;
 pub mod message;
 pub mod sdp;

@@ -434,3 +434,152 @@ async fn options_register_and_unknown_methods() {
     assert_eq!(s.method_not_allowed, 2);
     ua.shutdown().await;
 }
+
+// ---- digest: user endpoints, trunk credentials, registration ---------------------------
+
+#[tokio::test]
+async fn endpoint_is_challenged_and_trunk_credentials_answer() {
+    use freya_sip::ua::{AuthConfig, EndpointConfig};
+    let mut bc = config();
+    bc.unknown_source = UnknownSource::Reject;
+    bc.endpoints.push(EndpointConfig {
+        username: "alice".into(),
+        password: "correct horse".into(),
+        context: "from-internal".into(),
+        codecs: vec!["ulaw".into()],
+        dtmf_mode: Default::default(),
+    });
+    let (bob, mut incoming) = UserAgent::bind(bc).await.unwrap();
+
+    let trunk = |password: &str| {
+        let mut t = TrunkConfig::new("bob", &[]);
+        t.host = Some(bob.local_addr().to_string());
+        t.from_user = Some("alice".into());
+        t.outbound_auth = Some(AuthConfig {
+            username: "alice".into(),
+            password: password.into(),
+            realm: None,
+        });
+        t
+    };
+    let mut ac = config();
+    ac.trunks.push(trunk("correct horse"));
+    ac.trunks.push(TrunkConfig {
+        name: "bob-wrong".into(),
+        ..trunk("battery staple")
+    });
+    let (alice, _) = UserAgent::bind(ac).await.unwrap();
+
+    let mut out = alice
+        .originate(Originate::new("+14155550100", media(40060)).trunk("bob"))
+        .await
+        .unwrap();
+    let inb = timeout(WAIT, incoming.next()).await.unwrap().unwrap();
+    let peer = inb.info().peer.clone().unwrap();
+    assert_eq!(
+        (peer.kind, peer.name.as_str()),
+        (PeerKind::Endpoint, "alice")
+    );
+    assert!(inb.info().invite.header("Authorization").is_some());
+    inb.answer(media(40062)).unwrap();
+    until(&mut out, |e| {
+        matches!(e, DialogEvent::Answered { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(bob.stats().challenged, 1);
+    out.hangup(None).unwrap();
+
+    // The wrong password: challenged, answered once, challenged again: the call fails
+    // with 401 and never reaches the application.
+    let mut out = alice
+        .originate(Originate::new("+14155550100", media(40064)).trunk("bob-wrong"))
+        .await
+        .unwrap();
+    let end = until(&mut out, |e| match e {
+        DialogEvent::Ended { end, .. } => Some(end.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(end.status, 401);
+    assert_eq!(bob.stats().challenged, 3);
+    assert!(timeout(Duration::from_millis(200), incoming.next())
+        .await
+        .is_err());
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test]
+async fn trunk_registers_with_digest_and_reports_its_binding() {
+    use freya_sip::auth::{Challenger, ChallengerConfig, UserSecret};
+    use freya_sip::ua::{AuthConfig, RegistrationConfig};
+    // A registrar on a raw socket: challenges, then grants 120 s to the right password.
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let registrar = sock.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let mut ch = Challenger::new(
+            ChallengerConfig::new("carrier.example"),
+            std::time::Instant::now(),
+        )
+        .unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut seen = Vec::new();
+        loop {
+            let Ok(Ok((n, from))) = timeout(WAIT, sock.recv_from(&mut buf)).await else {
+                return seen;
+            };
+            let m = parse(bytes::Bytes::copy_from_slice(&buf[..n])).unwrap();
+            assert_eq!(m.method(), Some("REGISTER"));
+            let now = std::time::Instant::now();
+            let verdict = ch.verify(now, &m, |u, _| {
+                (u == "acme").then(|| UserSecret::Password("s3cret".into()))
+            });
+            let resp = match verdict {
+                Ok(_) => {
+                    let contact = m.header("Contact").unwrap().value().to_owned();
+                    let c = format!("{contact};expires=120");
+                    freya_sip::message::response_to(&m, 200, "OK", &[("Contact", &c)]).unwrap()
+                }
+                Err(f) => ch.challenge_response(now, &m, Some(&f)).unwrap(),
+            };
+            seen.push((m.cseq().map(|c| c.seq).unwrap_or(0), resp[8..11].to_vec()));
+            sock.send_to(&resp, from).await.unwrap();
+            if resp.starts_with(b"SIP/2.0 200") {
+                return seen;
+            }
+        }
+    });
+    let mut c = config();
+    let mut t = TrunkConfig::new("carrier", &[]);
+    t.host = Some(registrar.to_string());
+    t.outbound_auth = Some(AuthConfig {
+        username: "acme".into(),
+        password: "s3cret".into(),
+        realm: None,
+    });
+    t.registration = Some(RegistrationConfig {
+        server_uri: "sip:carrier.example".into(),
+        client_uri: "sip:acme@carrier.example".into(),
+        contact_user: None,
+        expiration: 120,
+    });
+    c.trunks.push(t);
+    let (ua, _inc) = UserAgent::bind(c).await.unwrap();
+    let seen = server.await.unwrap();
+    assert_eq!(seen.len(), 2, "a challenge, then the authorised REGISTER");
+    assert_eq!(seen[0].1, b"401");
+    assert!(seen[1].0 > seen[0].0, "CSeq grows");
+    let mut status = ua.registrations();
+    for _ in 0..50 {
+        if status[0].state == "registered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = ua.registrations();
+    }
+    assert_eq!(status[0].trunk, "carrier");
+    assert_eq!(status[0].state, "registered", "{status:?}");
+    let left = status[0].expires_in_s.unwrap();
+    assert!((110..=120).contains(&left), "{left}");
+    ua.shutdown().await;
+}

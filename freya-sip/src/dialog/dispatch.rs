@@ -29,6 +29,9 @@ impl DialogLayer {
             }
             return;
         }
+        if self.standalone_event(&key, &event) {
+            return;
+        }
         let Some(&(id, purpose, remote)) = self.by_tx.get(&key) else {
             return;
         };

@@ -368,6 +368,17 @@ pub enum DialogEvent {
         /// Whether we are the refresher.
         we_refresh: bool,
     },
+    /// A request sent with
+    /// [`DialogLayer::send_standalone`](super::DialogLayer::send_standalone) got its final
+    /// response (status 408 on timeout, 503 on a transport error, then no response).
+    StandaloneCompleted {
+        /// Its transaction.
+        key: TransactionKey,
+        /// The final status.
+        status: u16,
+        /// The response, when one arrived.
+        response: Option<Message>,
+    },
     /// The call is over; the session is gone. Exactly one per session.
     Ended {
         /// The session.
@@ -378,11 +389,13 @@ pub enum DialogEvent {
 }
 
 impl DialogEvent {
-    /// The session the event concerns (`None` for an out-of-dialog request).
+    /// The session the event concerns (`None` for an out-of-dialog request or a
+    /// standalone request's outcome).
     pub fn session(&self) -> Option<SessionId> {
         match self {
             DialogEvent::Incoming(c) => Some(c.session),
             DialogEvent::Request(r) => r.session,
+            DialogEvent::StandaloneCompleted { .. } => None,
             DialogEvent::Progress { session, .. }
             | DialogEvent::Answered { session, .. }
             | DialogEvent::Confirmed { session }

@@ -182,6 +182,8 @@ pub struct DialogLayer {
     /// Inbound calls by (Call-ID, the caller's tag): a merged request finds them.
     pub(crate) inbound: HashMap<(String, String), SessionId>,
     pub(crate) by_tx: HashMap<TransactionKey, (SessionId, Purpose, Remote)>,
+    /// Client transactions of standalone requests (REGISTER…), see `standalone.rs`.
+    pub(crate) standalone: std::collections::HashSet<TransactionKey>,
     pub(crate) acks: HashMap<DialogId, AckEntry>,
     ack_expiry: VecDeque<(Instant, DialogId)>,
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -230,6 +232,7 @@ impl DialogLayer {
             outbound: HashMap::new(),
             inbound: HashMap::new(),
             by_tx: HashMap::new(),
+            standalone: std::collections::HashSet::new(),
             acks: HashMap::new(),
             ack_expiry: VecDeque::new(),
             heap: BinaryHeap::new(),

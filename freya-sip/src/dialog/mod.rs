@@ -37,8 +37,10 @@ mod refresh;
 mod reinvite;
 mod session;
 mod session_timer;
+mod standalone;
 mod state;
 mod uac;
+mod uac_auth;
 mod uas;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::auth::DigestClient;
 use crate::message::Message;
 use crate::sdp::{MediaSession, Negotiated};
 use crate::transaction::{Remote, TransactionKey};
@@ -158,6 +159,8 @@ pub struct Session {
     pub(crate) hangup_cause: Option<Q850>,
     pub(crate) peer_allows_update: bool,
     pub(crate) retries_422: u8,
+    /// Outbound with credentials: answers 401/407 to our INVITE (RFC 3261 §22.2).
+    pub(crate) auth: Option<Box<DigestClient>>,
     /// Outbound: the (status, To tag) pairs already reported as progress (retransmitted
     /// provisional responses are not reported again).
     pub(crate) progress_seen: Vec<(u16, String)>,

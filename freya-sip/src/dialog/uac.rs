@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use crate::auth::{Credentials, DigestClient};
 use crate::message::{HeaderKind, Message, Uri};
 use crate::sdp::{Capabilities, MediaSession};
 use crate::transaction::Remote;
@@ -56,6 +57,11 @@ pub struct OutgoingCall {
     pub headers: Vec<(String, String)>,
     /// Our media capabilities: the SDP offer is built from them.
     pub media: Capabilities,
+    /// Answers a 401/407 to the INVITE (RFC 3261 §22.2): the INVITE is sent again once per
+    /// challenge with `Authorization` / `Proxy-Authorization`. Without credentials, or
+    /// when the realm challenges again without `stale=true`, the call ends with that
+    /// status.
+    pub credentials: Option<Credentials>,
 }
 
 impl OutgoingCall {
@@ -74,7 +80,14 @@ impl OutgoingCall {
             route: Vec::new(),
             headers: Vec::new(),
             media,
+            credentials: None,
         }
+    }
+
+    /// Sets the credentials that answer a challenge to the INVITE.
+    pub fn credentials(mut self, credentials: Credentials) -> OutgoingCall {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Adds an extra header.
@@ -175,6 +188,9 @@ impl DialogLayer {
             }),
         )?;
         let key = self.tx.send_request(now, invite.clone(), call.remote)?;
+        let auth = call
+            .credentials
+            .map(|c| Box::new(DigestClient::with_seed(c, self.ids.next_u64())));
         let id = self.new_session_id();
         self.by_tx
             .insert(key.clone(), (id, Purpose::Invite, call.remote));
@@ -201,6 +217,7 @@ impl DialogLayer {
                 hangup_cause: None,
                 peer_allows_update: false,
                 retries_422: 0,
+                auth,
                 progress_seen: Vec::new(),
                 ended: false,
                 scheduled: None,
@@ -464,7 +481,8 @@ impl DialogLayer {
         }
     }
 
-    /// A 3xx–6xx to our INVITE (the transaction ACKed it): 422 is retried with the Min-SE
+    /// A 3xx–6xx to our INVITE (the transaction ACKed it): 401/407 is answered with the
+    /// call's credentials (RFC 3261 §22.2, see `uac_auth`), 422 is retried with the Min-SE
     /// asked for (RFC 4028 §7.4); anything else ends the call.
     pub(crate) fn uac_final_failure(&mut self, now: Instant, id: SessionId, r: Message) {
         let status = r.status_code().unwrap_or(500);
@@ -476,7 +494,11 @@ impl DialogLayer {
             return;
         }
         let cancelling = s.state == SessionState::Cancelling;
-        if status == 422 && !cancelling && s.retries_422 < 2 {
+        let may_retry_422 = status == 422 && !cancelling && s.retries_422 < 2;
+        if matches!(status, 401 | 407) && !cancelling && self.retry_auth(now, id, &r) {
+            return;
+        }
+        if may_retry_422 {
             match self.retry_422(now, id, &r) {
                 Ok(()) => return,
                 Err(error) => tracing::warn!(session = %id, %error, "dialog: 422 retry failed"),

@@ -149,6 +149,7 @@ impl DialogLayer {
                     "UPDATE",
                 ),
                 retries_422: 0,
+                auth: None,
                 progress_seen: Vec::new(),
                 ended: false,
                 scheduled: None,

@@ -12,17 +12,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
 
+use crate::auth::{Challenger, ChallengerConfig, Credentials};
 use crate::dialog::{DialogConfig, DialogEvent, DialogLayer, OutgoingCall, SessionId};
 use crate::message::{parse, Message};
 use crate::sdp::Capabilities;
 use crate::transaction::{Reliability, Remote};
-use crate::transport::{Destination, Transport, TransportEvent, TransportKind};
+use crate::transport::{Destination, SentBy, Transport, TransportEvent, TransportKind};
 
 use super::call::{Call, CallInfo};
 use super::config::{config_err, parse_host_port, UaConfig};
 use super::error::UaError;
 use super::filter::{self, Verdict};
 use super::identify::{anonymous_peer, callee_of, caller_of, endpoint_peer, identify_source, Peer};
+use super::register::{RegistrationStatus, Registrations};
 use super::stats::UaStats;
 
 /// The driver's clock: tokio's, so that a paused test clock moves the layer's time too.
@@ -44,6 +46,11 @@ pub(crate) struct Core {
     pub(crate) ring_deadlines: BTreeSet<(Instant, SessionId)>,
     pub(crate) stats: UaStats,
     incoming: mpsc::Sender<Call>,
+    /// Digest challenges for user endpoints (RFC 3261 §22.2).
+    pub(crate) challenger: Challenger,
+    /// Trunks' outbound registrations.
+    pub(crate) registrations: Registrations,
+    pub(crate) sent_by: SentBy,
 }
 
 /// What the handles and the driver share.
@@ -218,6 +225,11 @@ impl UserAgent {
         dc.timers = config.timers();
         dc.user_agent = config.user_agent.clone();
         let layer = DialogLayer::new(dc)?;
+        let realm = config.realm.clone().unwrap_or_else(|| sent_by.host.clone());
+        let challenger = Challenger::new(ChallengerConfig::new(realm.clone()), now())
+            .map_err(|e| config_err("realm", &realm, &e.to_string()))?;
+        let mut registrations = Registrations::default();
+        registrations.reconcile(&config, &sent_by, now());
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue);
         let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -228,6 +240,9 @@ impl UserAgent {
                 ring_deadlines: BTreeSet::new(),
                 stats: UaStats::default(),
                 incoming: incoming_tx,
+                challenger,
+                registrations,
+                sent_by,
             }),
             wake: Notify::new(),
             transport,
@@ -282,11 +297,17 @@ impl UserAgent {
             ));
         }
         core.config = Arc::new(config);
-        tracing::info!(
-            trunks = core.config.trunks.len(),
-            "ua: configuration reloaded"
-        );
+        let c = &mut *core;
+        c.registrations.reconcile(&c.config, &c.sent_by, now());
+        tracing::info!(trunks = c.config.trunks.len(), "ua: configuration reloaded");
+        drop(core);
+        self.shared.wake.notify_one();
         Ok(())
+    }
+
+    /// The trunks' outbound registrations and their state.
+    pub fn registrations(&self) -> Vec<RegistrationStatus> {
+        self.shared.lock().registrations.status(now())
     }
 
     /// Places a call: resolves where the INVITE goes (the trunk's `host`, else the
@@ -346,6 +367,13 @@ impl UserAgent {
         }
         let mut call = OutgoingCall::new(target, from, remote, media);
         call.headers = o.headers.clone();
+        if let Some(a) = trunk.as_ref().and_then(|t| t.outbound_auth.as_ref()) {
+            let mut c = Credentials::new(a.username.clone(), a.password.clone());
+            if let Some(realm) = &a.realm {
+                c = c.for_realm(realm.clone());
+            }
+            call = call.credentials(c);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let info;
         {
@@ -500,6 +528,7 @@ fn on_timeout(shared: &Shared) {
     let t = now();
     let mut core = shared.lock();
     core.layer.handle_timeout(t);
+    core.registrations.handle_timeout(t);
     while let Some(&(at, id)) = core.ring_deadlines.first() {
         if at > t {
             break;
@@ -524,26 +553,32 @@ fn on_timeout(shared: &Shared) {
 async fn flush(shared: &Arc<Shared>) -> Option<Instant> {
     loop {
         let (out, deadline) = {
-            let mut core = shared.lock();
+            let mut guard = shared.lock();
+            let core = &mut *guard;
             let mut out = Vec::new();
             loop {
+                core.registrations.pump(&mut core.layer, now());
                 while let Some(o) = core.layer.poll_transmit() {
                     out.push(o);
                 }
                 let mut any = false;
                 while let Some(ev) = core.layer.poll_event() {
                     any = true;
-                    route_event(shared, &mut core, ev);
+                    route_event(shared, core, ev);
                 }
                 if !any {
                     break;
                 }
             }
             let ring = core.ring_deadlines.first().map(|(at, _)| *at);
-            let deadline = [core.layer.poll_timeout(), ring]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                core.layer.poll_timeout(),
+                ring,
+                core.registrations.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             (out, deadline)
         };
         if out.is_empty() {
@@ -593,18 +628,21 @@ pub(crate) async fn send(transport: &Transport, remote: Remote, bytes: bytes::By
 async fn on_message(shared: &Arc<Shared>, inc: crate::transport::Incoming) {
     let remote = inc.remote();
     let message = if inc.message.is_request() {
-        let config = shared.lock().config.clone();
-        match filter::check(&config, &inc.message, inc.source) {
+        let verdict = {
+            let mut core = shared.lock();
+            let v = filter::check(&mut core, &inc.message, inc.source);
+            if let Verdict::Respond { counter, .. } | Verdict::Drop { counter } = &v {
+                core.stats.count(*counter);
+            }
+            v
+        };
+        match verdict {
             Verdict::Pass(m) => m,
-            Verdict::Respond { response, counter } => {
-                shared.lock().stats.count(counter);
+            Verdict::Respond { response, .. } => {
                 send(&shared.transport, remote, response).await;
                 return;
             }
-            Verdict::Drop { counter } => {
-                shared.lock().stats.count(counter);
-                return;
-            }
+            Verdict::Drop { .. } => return,
         }
     } else {
         inc.message
@@ -618,6 +656,18 @@ fn route_event(shared: &Arc<Shared>, core: &mut Core, ev: DialogEvent) {
     match ev {
         DialogEvent::Incoming(ic) => incoming_call(shared, core, ic),
         DialogEvent::Request(r) => filter::answer_request(core, r),
+        DialogEvent::StandaloneCompleted {
+            key,
+            status,
+            response,
+        } => {
+            if !core
+                .registrations
+                .completed(now(), &key, status, response.as_ref())
+            {
+                tracing::debug!(%key, status, "ua: standalone request completed");
+            }
+        }
         ev => {
             let Some(id) = ev.session() else { return };
             let ended = matches!(ev, DialogEvent::Ended { .. });
@@ -690,8 +740,10 @@ fn peer_of(config: &UaConfig, request: &Message, source: SocketAddr) -> Peer {
     if let Some(p) = identify_source(config, source) {
         return p;
     }
-    if let Some(user) = filter::authorized_user(request) {
-        if let Some(p) = endpoint_peer(config, user) {
+    // The filter let a request naming an endpoint in From through only with that
+    // endpoint's valid credentials.
+    if let Some(user) = request.from().and_then(|f| f.user().map(str::to_owned)) {
+        if let Some(p) = endpoint_peer(config, &user) {
             return p;
         }
     }

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::dialog::IncomingRequest;
+use crate::auth::UserSecret;
+use crate::dialog::{DialogId, IncomingRequest};
 use crate::message::{check_request, response_to, HeaderKind, Message, Uri};
 use crate::transport::stamp_received;
 
 use super::agent::{now, Core};
-use super::config::{UaConfig, UnknownSource};
+use super::config::UnknownSource;
 use super::identify::identify_source;
 use super::stats::Counter;
 
@@ -44,7 +45,9 @@ pub(crate) enum Verdict {
 }
 
 /// Checks a request from `source`.
-pub(crate) fn check(config: &UaConfig, m: &Message, source: SocketAddr) -> Verdict {
+pub(crate) fn check(core: &mut Core, m: &Message, source: SocketAddr) -> Verdict {
+    let config = core.config.clone();
+    let config = &*config;
     let method = m.method().unwrap_or_default();
     if method == "ACK" {
         // Never answered; an ACK matching nothing is counted by the layer.
@@ -86,6 +89,65 @@ pub(crate) fn check(config: &UaConfig, m: &Message, source: SocketAddr) -> Verdi
             }
         }
         return Verdict::Pass(m);
+    }
+    // An in-dialog request for a dialog we have (a carrier's BYE from another of its
+    // addresses, an endpoint's re-INVITE): the dialog vouches for it.
+    if m.to().and_then(|t| t.tag()).is_some() {
+        if let Some(id) = DialogId::of_incoming_request(m) {
+            if core.layer.dialogs.contains_key(&id) {
+                return Verdict::Pass(m.clone());
+            }
+        }
+    }
+    // A user endpoint named in From: it must prove it (RFC 3261 §22.2). ACK and CANCEL
+    // cannot be challenged (§22.1); they only ever match what already passed.
+    let from_user = m.from().and_then(|f| f.user().map(str::to_owned));
+    if let Some(ep) = from_user
+        .as_deref()
+        .and_then(|u| config.endpoints.iter().find(|e| e.username == u))
+    {
+        if method == "CANCEL" {
+            return Verdict::Pass(m.clone());
+        }
+        let t = now();
+        let verdict = core.challenger.verify(t, m, |user, _realm| {
+            config
+                .endpoints
+                .iter()
+                .find(|e| e.username == user)
+                .map(|e| UserSecret::Password(e.password.clone()))
+        });
+        return match verdict {
+            Ok(a) if a.username == ep.username => {
+                // Endpoints are phones and softphones, usually behind NAT.
+                let mut m = stamp_received(m, source, true)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| m.clone());
+                if method == "INVITE" {
+                    if let Some(rewritten) = rewrite_contact(&m, source) {
+                        m = rewritten;
+                    }
+                }
+                Verdict::Pass(m)
+            }
+            Ok(a) => {
+                tracing::warn!(%source, from = ep.username, authenticated = a.username, "ua: credentials of another user refused with 403");
+                respond(m, 403, "Forbidden", &[], Counter::Challenged)
+            }
+            Err(failure) => {
+                tracing::info!(%source, user = ep.username, method, failure = failure.kind(), "ua: endpoint challenged");
+                match core.challenger.challenge_response(t, m, Some(&failure)) {
+                    Some(response) => Verdict::Respond {
+                        response,
+                        counter: Counter::Challenged,
+                    },
+                    None => Verdict::Drop {
+                        counter: Counter::Challenged,
+                    },
+                }
+            }
+        };
     }
     match config.unknown_source {
         UnknownSource::Accept if config.force_rport => match stamp_received(m, source, true) {
@@ -163,18 +225,6 @@ fn accepts_sdp(m: &Message) -> bool {
         }
     }
     !any
-}
-
-/// The username of the request's digest credentials, when it carries any.
-pub(crate) fn authorized_user(m: &Message) -> Option<&str> {
-    let v = m.header("Authorization")?.value();
-    let rest = v.trim_start().strip_prefix("Digest")?;
-    rest.split(',').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("username")
-            .then(|| v.trim().trim_matches('"'))
-    })
 }
 
 /// The option tags of `Require` we do not support (RFC 3261 §8.2.2.3); we support

@@ -7,7 +7,8 @@
 //!
 //! Layout: [`config`](UaConfig) (serde), `identify` (which trunk, which caller id),
 //! `filter` (what a request must pass before the dialog layer, and the UA's own answers),
-//! `agent` (the driver task and [`UserAgent`]), `call` ([`Call`]), `stats`.
+//! `agent` (the driver task and [`UserAgent`]), `call` ([`Call`]), `register` (trunks'
+//! outbound REGISTER, RFC 3261 §10, with digest auth), `stats`.
 //!
 //! ```
 //! use freya_sip::ua::{UaConfig, TrunkConfig};
@@ -22,6 +23,7 @@ mod config;
 mod error;
 mod filter;
 mod identify;
+mod register;
 mod stats;
 
 pub use agent::{IncomingCalls, Originate, UserAgent};
@@ -32,4 +34,5 @@ pub use config::{
 };
 pub use error::UaError;
 pub use identify::{identify_source, Cidr, Party, Peer, PeerKind};
+pub use register::RegistrationStatus;
 pub use stats::UaStats;

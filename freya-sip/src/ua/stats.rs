@@ -43,6 +43,7 @@ pub struct UaStats {
 pub(crate) enum Counter {
     UnknownSource,
     Invalid,
+    Challenged,
     MethodNotAllowed,
 }
 
@@ -51,6 +52,7 @@ impl UaStats {
         match c {
             Counter::UnknownSource => self.unknown_source += 1,
             Counter::Invalid => self.invalid_requests += 1,
+            Counter::Challenged => self.challenged += 1,
             Counter::MethodNotAllowed => self.method_not_allowed += 1,
         }
     }

@@ -1,5 +1,6 @@
 //! Dialog-layer tests, all in virtual time: an `Instant` taken once and advanced by hand.
 
+mod auth;
 mod calls;
 mod direct;
 mod netem;

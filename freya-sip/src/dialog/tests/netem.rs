@@ -124,6 +124,7 @@ pub(crate) fn ev_name(e: &DialogEvent) -> String {
         DialogEvent::Dtmf { dtmf, .. } => format!("dtmf:{}", dtmf.digit),
         DialogEvent::Info { .. } => "info".into(),
         DialogEvent::RequestCompleted { status, .. } => format!("completed:{status}"),
+        DialogEvent::StandaloneCompleted { status, .. } => format!("standalone:{status}"),
         DialogEvent::SessionTimer {
             seconds,
             we_refresh,
