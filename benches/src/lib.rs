@@ -3,6 +3,9 @@
 //! freya-benches` check that every input still parses with every parser, so a bench can never
 //! silently time an error path.
 
+mod rtp_inputs;
+pub use rtp_inputs::{freya_rtp_parse, rtp_inputs, webrtc_rtp_unmarshal, RtpInput};
+
 /// One benchmark message: a short name (the criterion group) and its exact bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchMessage {

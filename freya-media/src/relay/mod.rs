@@ -10,6 +10,12 @@
 //!   source with RTP-bleed protection ([`LatchPolicy`]), hold, re-INVITE updates, the no-RTP
 //!   timeout, per-leg counters ([`LegStats`]) and per-SSRC statistics.
 //!
+//! And the tokio shell around them: [`spawn_relay`] (a B2BUA call: two SIP legs) and
+//! [`spawn_endpoint`] (one SIP leg whose media in-process code terminates through a
+//! [`MediaEndpoint`]) bind each leg's sockets from a [`SharedPortPool`], run one task per call
+//! that feeds the core, and hand back a [`RelayHandle`] (local addresses for the SDP,
+//! `update_remote` for re-INVITEs, stats, tap, close) and the call's [`RelayEvents`].
+//!
 //! ```
 //! use freya_media::relay::{PortPool, PortError};
 //!
@@ -24,13 +30,23 @@
 //! ```
 
 mod core;
+mod driver;
+mod endpoint;
 mod latch;
 mod leg;
 pub mod ports;
+mod shell;
+mod sockets;
 
 pub use self::core::{
     PacketKind, PacketOutcome, Relay, RelayConfig, RelayError, RelayEvent, Transmit,
 };
+pub use endpoint::{EndpointSender, MediaEndpoint, MediaPacket, TappedPacket};
 pub use latch::{LatchPolicy, LatchReason};
 pub use leg::{Direction, DropCounts, DropReason, LegConfig, LegId, LegStats, RemoteMedia};
 pub use ports::{PortError, PortPair, PortPool, PortPoolStats, DEFAULT_PORT_RANGE};
+pub use shell::{
+    spawn_endpoint, spawn_relay, IoStats, LegAddrs, LegReport, LegSetup, RelayEvents, RelayHandle,
+    RelayStats, ShellConfig, ShellError, ShellEvent, IN_PROCESS_ADDR,
+};
+pub use sockets::SharedPortPool;

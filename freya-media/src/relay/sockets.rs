@@ -1,0 +1,178 @@
+//! Binding a leg's UDP sockets on a pair booked from the shared [`PortPool`], and giving the
+//! pair back only once those sockets are closed.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::UdpSocket;
+
+use super::ports::{PortPair, PortPool, PortPoolStats};
+use super::shell::{LegAddrs, ShellError};
+
+/// A [`PortPool`] shared by every relay of a process (cheap to clone: an `Arc`).
+///
+/// The pool itself is sans-IO; this wrapper adds the lock and the binding: the spawn
+/// functions ([`spawn_relay`](super::spawn_relay)) allocate a pair, bind its RTP and RTCP
+/// sockets, and on a port another process holds mark the pair bad ([`PortPool::mark_bad`])
+/// and try the next one. The lock is held only
+/// for the pool's bookkeeping, never across a bind or an `await`.
+///
+/// ```
+/// use freya_media::relay::{PortPool, SharedPortPool};
+///
+/// let pool = SharedPortPool::new(PortPool::new(10_000..=10_099)?);
+/// assert_eq!((pool.in_use(), pool.capacity()), (0, 50));
+/// let also = pool.clone(); // the same pool
+/// assert_eq!(also.available(), 50);
+/// # Ok::<(), freya_media::relay::PortError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedPortPool(Arc<Mutex<PortPool>>);
+
+impl SharedPortPool {
+    /// Shares `pool`.
+    pub fn new(pool: PortPool) -> Self {
+        SharedPortPool(Arc::new(Mutex::new(pool)))
+    }
+
+    /// Pairs allocated and not yet released (a pair is released once its sockets are closed).
+    pub fn in_use(&self) -> usize {
+        self.lock().in_use()
+    }
+
+    /// Pairs that can be handed out now.
+    pub fn available(&self) -> usize {
+        self.lock().available()
+    }
+
+    /// Pairs in the range.
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity()
+    }
+
+    /// Whether the pair of this RTP port is allocated (its sockets may be open).
+    pub fn is_allocated(&self, rtp: u16) -> bool {
+        self.lock().is_allocated(rtp)
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> PortPoolStats {
+        self.lock().stats()
+    }
+
+    /// Runs `f` on the pool under its lock (for [`PortPool::restore_bad`] and the like).
+    pub fn with<R>(&self, f: impl FnOnce(&mut PortPool) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// The pool. A panic while the lock was held cannot leave a `PortPool` half-updated (each
+    /// of its operations completes or changes nothing), so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, PortPool> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Allocates a pair and binds UDP sockets on `ip` at its RTP and RTCP ports
+    /// (RFC 3550 §11). Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ShellError::Ports`] when no pair is left (every other one in use or marked bad by
+    /// this very call); [`ShellError::Bind`] when binding fails for another reason than a port
+    /// in use (an `ip` that is not local, no runtime to register with): the pair is released.
+    pub(crate) fn bind_pair(&self, ip: IpAddr) -> Result<BoundPair, ShellError> {
+        loop {
+            let pair = self.lock().allocate()?;
+            match bind_both(ip, pair) {
+                Ok((rtp, rtcp)) => {
+                    let local = LegAddrs {
+                        rtp: rtp.local_addr().unwrap_or(SocketAddr::new(ip, pair.rtp)),
+                        rtcp: rtcp.local_addr().unwrap_or(SocketAddr::new(ip, pair.rtcp)),
+                    };
+                    return Ok(BoundPair {
+                        rtp,
+                        rtcp,
+                        local,
+                        lease: PortLease {
+                            pool: self.clone(),
+                            rtp: pair.rtp,
+                        },
+                    });
+                }
+                Err((addr, err)) if err.kind() == io::ErrorKind::AddrInUse => {
+                    // Another process holds it: out of rotation until restore_bad.
+                    tracing::warn!(%addr, "RTP port in use by another socket, marked bad");
+                    if let Err(e) = self.lock().mark_bad(pair.rtp) {
+                        tracing::error!(port = pair.rtp, error = %e, "mark_bad refused");
+                    }
+                }
+                Err((addr, err)) => {
+                    if let Err(e) = self.lock().release(pair.rtp) {
+                        tracing::error!(port = pair.rtp, error = %e, "release refused");
+                    }
+                    return Err(ShellError::Bind {
+                        addr,
+                        kind: err.kind(),
+                        message: err.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn bind_one(addr: SocketAddr) -> Result<UdpSocket, (SocketAddr, io::Error)> {
+    let socket = StdUdpSocket::bind(addr).map_err(|e| (addr, e))?;
+    socket.set_nonblocking(true).map_err(|e| (addr, e))?;
+    UdpSocket::from_std(socket).map_err(|e| (addr, e))
+}
+
+fn bind_both(
+    ip: IpAddr,
+    pair: PortPair,
+) -> Result<(UdpSocket, UdpSocket), (SocketAddr, io::Error)> {
+    let rtp = bind_one(SocketAddr::new(ip, pair.rtp))?;
+    let rtcp = bind_one(SocketAddr::new(ip, pair.rtcp))?;
+    Ok((rtp, rtcp))
+}
+
+/// The booking of one pair: released to the pool when dropped.
+#[derive(Debug)]
+pub(crate) struct PortLease {
+    pool: SharedPortPool,
+    rtp: u16,
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        if let Err(e) = self.pool.lock().release(self.rtp) {
+            tracing::error!(port = self.rtp, error = %e, "releasing a relay port was refused");
+        }
+    }
+}
+
+/// A leg's two sockets and the booking of their ports.
+///
+/// Field order matters: Rust drops fields in declaration order, so the sockets are closed
+/// before the lease gives the ports back. A port is never handed to another call while a
+/// socket of this one is still open on it.
+#[derive(Debug)]
+pub(crate) struct BoundPair {
+    pub(crate) rtp: UdpSocket,
+    pub(crate) rtcp: UdpSocket,
+    /// The sockets' local addresses.
+    pub(crate) local: LegAddrs,
+    pub(crate) lease: PortLease,
+}
+
+impl BoundPair {
+    /// The pair's ports as the core knows them.
+    pub(crate) fn ports(&self) -> PortPair {
+        let rtp = self.lease.rtp;
+        PortPair {
+            rtp,
+            rtcp: rtp.wrapping_add(1),
+        }
+    }
+}
