@@ -12,9 +12,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-SECONDS_PER_TARGET=${FREYA_FUZZ_SECONDS:-25}
+SECONDS_PER_TARGET=${FREYA_FUZZ_SECONDS:-20}
 MODE=${FREYA_FUZZ_MODE:-libfuzzer}
-TARGETS=(parse framer sdp rtp)
+TARGETS=(parse framer sdp rtp bridge)
 RFC4475="$ROOT/../shared/corpus/rfc4475"
 
 log() { echo "fuzz-smoke: $*"; }

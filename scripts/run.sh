@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The run command (README.md): runs freya's main job. Until the stack server exists, that is
-# sip-inspect on a sample SIP message: one JSON line per message (verdict, start line, headers
-# exactly as received, body length, or the typed error).
+# The run command (README.md): runs freya's main job, the freya-stack server, on its embedded
+# default config: SIP on 127.0.0.1:5060 (UDP and TCP), every call from 127.0.0.0/8 routed to
+# 30 built-in echo agents, control API on 127.0.0.1:8088. It prints one line containing
+# "ready" with where to call, then logs to stderr (one JSON line per call event).
 #
-#   scripts/run.sh                                  # examples/data/invite.sip
-#   scripts/run.sh --response some.sip other.sip    # any sip-inspect arguments
+#   scripts/run.sh                         # the embedded default config
+#   scripts/run.sh --config my.toml        # any freya-stack arguments
+#   scripts/run.sh --print-default-config  # a starting point for your own config
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,5 +14,4 @@ command -v cargo >/dev/null 2>&1 || {
     echo "scripts/run.sh: cargo not found: install Rust with rustup (https://rustup.rs)" >&2
     exit 1
 }
-[ $# -eq 0 ] && set -- examples/data/invite.sip
-exec cargo run --quiet --release -p freya-examples --bin sip-inspect -- "$@"
+exec cargo run --quiet --release -p freya-examples --bin freya-stack -- "$@"

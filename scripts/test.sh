@@ -106,6 +106,32 @@ setup_python() {
     fi
 }
 
+# The real pipecat agent of the media bridge test (freya-media/tests/pipecat_echo.rs): a venv
+# of its own in .venv-pipecat (pipecat-ai pulls numpy, onnxruntime…; kept apart from the
+# bindings' venv), refilled when tests/pipecat/requirements.txt changes.
+PIPECAT_VENV="$ROOT/.venv-pipecat"
+PIPECAT_REQUIREMENTS="$ROOT/tests/pipecat/requirements.txt"
+setup_pipecat() {
+    command -v python3 >/dev/null 2>&1 || die "python3 not found"
+    if [ ! -x "$PIPECAT_VENV/bin/python" ] || ! "$PIPECAT_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        note "setup: python venv in .venv-pipecat"
+        rm -rf "$PIPECAT_VENV"
+        python3 -m venv "$PIPECAT_VENV" || die "python3 -m venv .venv-pipecat failed"
+    fi
+    local stamp="$PIPECAT_VENV/.freya-requirements.sha256" want_sum
+    want_sum="$(sha256sum "$PIPECAT_REQUIREMENTS" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want_sum" ] ||
+        ! "$PIPECAT_VENV/bin/python" -c 'import pipecat, uvicorn' >/dev/null 2>&1; then
+        note "setup: pip install -r tests/pipecat/requirements.txt (pipecat-ai)"
+        "$PIPECAT_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$PIPECAT_REQUIREMENTS" ||
+            die "pip install into .venv-pipecat failed"
+        printf '%s\n' "$want_sum" >"$stamp"
+    fi
+    # The bridge test runs the agent with this interpreter, and may not skip.
+    export FREYA_PIPECAT_PYTHON="$PIPECAT_VENV/bin/python"
+    export FREYA_REQUIRE_PIPECAT=1
+}
+
 # node_modules is (re)installed when package-lock.json changes (a hash stamp in node_modules).
 setup_node() {
     command -v node >/dev/null 2>&1 || die "node not found (Node.js 20+ needed)"
@@ -123,6 +149,7 @@ setup_node() {
 setup_apt
 setup_rust
 want python && setup_python
+want rust && setup_pipecat
 want node && setup_node
 note "setup: done ($((SECONDS - T0))s)"
 

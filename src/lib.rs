@@ -1,8 +1,9 @@
 //! # freya
 //!
-//! The assembled stack: it will wire [`freya_sip`] (signaling) and [`freya_media`] (media)
-//! together from one config. For now it re-exports the two layers so that hosts (the Python
-//! and Node bindings, the example programs) depend on one crate only, as DESIGN.md asks.
+//! The assembled stack (DESIGN.md: above [`freya_sip`] and [`freya_media`], below the
+//! bindings and the server binary): one config ([`config`]), the dialplan ([`routing`]),
+//! voice-agent slots ([`slots`]), and the one event model ([`event`]). It also re-exports
+//! the two layers so that hosts depend on one crate only.
 //!
 //! ```
 //! let msg = freya::sip::message::parse(bytes::Bytes::from_static(
@@ -13,5 +14,16 @@
 //! assert_eq!(msg.method(), Some("BYE"));
 //! ```
 
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod config;
+mod error;
+pub mod event;
+pub mod routing;
+pub mod slots;
+pub mod stack;
+
+pub use error::StackError;
 pub use freya_media as media;
 pub use freya_sip as sip;

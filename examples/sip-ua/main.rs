@@ -156,12 +156,15 @@ async fn follow(
     if let Some(agreed) = call.negotiated() {
         media_task = start_media(agreed, &mut rtp);
     }
-    let deadline = hangup_after.map(|d| tokio::time::Instant::now() + d);
+    // --duration counts from the answer.
+    let mut deadline = hangup_after
+        .filter(|_| started.is_some())
+        .map(|d| tokio::time::Instant::now() + d);
     let mut hung_up = false;
     let end = loop {
         let timer = async {
             match deadline {
-                Some(d) if started.is_some() && !hung_up => tokio::time::sleep_until(d).await,
+                Some(d) if !hung_up => tokio::time::sleep_until(d).await,
                 _ => std::future::pending().await,
             }
         };
@@ -170,6 +173,7 @@ async fn follow(
                 Some(DialogEvent::Progress { status, .. }) => emit(json!({"event": "progress", "call_id": id, "status": status})),
                 Some(DialogEvent::Answered { media, .. }) => {
                     started = Some(Instant::now());
+                    deadline = hangup_after.map(|d| tokio::time::Instant::now() + d);
                     emit(json!({"event": "answered", "call_id": id, "media": media_json(&media)}));
                     media_task = start_media(media, &mut rtp);
                 }

@@ -43,6 +43,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod bridge;
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
@@ -84,4 +85,13 @@ pub enum Error {
     /// A call recording could not be created or written.
     #[error(transparent)]
     Record(#[from] record::RecordError),
+    /// The relay's tokio shell refused a request (no port, no runtime, a closed call).
+    #[error(transparent)]
+    RelayShell(#[from] relay::ShellError),
+    /// A WebSocket bridge message or setting was refused.
+    #[error(transparent)]
+    Bridge(#[from] bridge::BridgeError),
+    /// A bridge leg could not be set up or used (connect, handshake, closed).
+    #[error(transparent)]
+    BridgeLeg(#[from] bridge::LegError),
 }

@@ -8,6 +8,8 @@
 //! checks, a response freya builds that freya cannot parse, a stream whose framing depends
 //! on how it was split into reads.
 
+pub mod bridge;
+
 use std::sync::OnceLock;
 
 use bytes::Bytes;

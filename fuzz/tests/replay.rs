@@ -288,3 +288,8 @@ fn sdp_target() {
 fn rtp_target() {
     replay_and_mutate("rtp", check_rtp);
 }
+
+#[test]
+fn bridge_target() {
+    replay_and_mutate("bridge", freya_fuzz::bridge::check_bridge);
+}

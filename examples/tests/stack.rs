@@ -1,0 +1,505 @@
+//! `freya-stack` end to end: `sip-ua` calls the server, the built-in echo agent sends the
+//! caller's tone back (checked by frequency), events come on the control API, a busy
+//! pool gives its configured answer, and a reload under live calls drops none.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    sip: SocketAddr,
+    api: SocketAddr,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port with `n` free ports after it, found by binding (the OS may reuse it later, but
+/// not within a test's lifetime in practice).
+fn free_base(n: u16) -> u16 {
+    loop {
+        let p = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if p < 60000 && (0..n).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+fn config(slots: usize, busy: &str, extra: &str) -> String {
+    config_with_agent(slots, busy, extra, None)
+}
+
+/// `agent`: the port of an external agent (slot 0); `None` starts built-in echo agents.
+fn config_with_agent(slots: usize, busy: &str, extra: &str, agent: Option<u16>) -> String {
+    let base = agent.unwrap_or_else(|| free_base(slots as u16));
+    let builtin = agent.is_none();
+    let rtp = 2 * (free_base(1) / 2).min(30000);
+    format!(
+        r#"
+[sip]
+bind = "127.0.0.1:0"
+t1_ms = 100
+[[trunks]]
+name = "local"
+match = ["127.0.0.0/8"]
+[media]
+address = "127.0.0.1"
+rtp_port_start = {rtp}
+rtp_port_end = {rtp_end}
+[[agents]]
+name = "echo"
+slots = {slots}
+base_port = {base}
+builtin_echo = {builtin}
+busy = {busy}
+[[routes]]
+name = "default"
+agents = "echo"
+[control]
+listen = "127.0.0.1:0"
+token = "t0ken"
+{extra}
+"#,
+        rtp_end = rtp + 399,
+    )
+}
+
+fn start(config_text: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("freya.toml");
+    std::fs::write(&config, config_text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_freya-stack"))
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run freya-stack");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("ready"), "{line}");
+    let sip = line
+        .split("SIP on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let api = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    Server {
+        child,
+        sip,
+        api,
+        _dir: dir,
+        config,
+    }
+}
+
+fn http(s: &Server, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut c = TcpStream::connect(s.api).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, out.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
+/// Reads the event stream (SSE) in a thread; returns the events' JSON as they come.
+fn events(s: &Server) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let mut c = TcpStream::connect(s.api).unwrap();
+    write!(
+        c,
+        "GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n\r\n"
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(c).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:") {
+                if let Ok(v) = serde_json::from_str(data.trim()) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    rx
+}
+
+fn call(s: &Server, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sip-ua"));
+    c.args(["call", &format!("sip:+14155550100@{}", s.sip)])
+        .args(args);
+    c
+}
+
+fn tone_hz(path: &std::path::Path) -> (f64, usize) {
+    let mut r = hound::WavReader::open(path).expect("a WAV file");
+    let rate = f64::from(r.spec().sample_rate);
+    let s: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).collect();
+    // Zero crossings within the 20 ms frames that carry sound: silence the far end or a
+    // loaded machine inserts (jitter, start-up) neither lowers nor raises the estimate.
+    let (mut crossings, mut voiced) = (0usize, 0usize);
+    let mut last: Option<i16> = None;
+    for frame in s.chunks_exact(160) {
+        let rms = (frame.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / 160.0).sqrt();
+        if rms < 1000.0 {
+            last = None;
+            continue;
+        }
+        // Consecutive voiced frames are one run: the pair across their boundary counts.
+        if let Some(prev) = last {
+            crossings += usize::from((prev < 0) != (frame[0] < 0));
+            voiced += 1;
+        }
+        crossings += frame
+            .windows(2)
+            .filter(|w| (w[0] < 0) != (w[1] < 0))
+            .count();
+        voiced += 159;
+        last = frame.last().copied();
+    }
+    if voiced == 0 {
+        return (0.0, 0);
+    }
+    (crossings as f64 / 2.0 / (voiced as f64 / rate), voiced)
+}
+
+#[test]
+fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
+    let s = start(&config(2, "{ status = 503 }", ""));
+    // The API wants its token.
+    assert_eq!(http(&s, "GET", "/calls", None).0, 401);
+    assert_eq!(http(&s, "GET", "/calls", Some("wrong")).0, 401);
+    let ev = events(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("heard.wav");
+    let out = call(
+        &s,
+        &[
+            "--duration",
+            "2",
+            "--tone",
+            "1000",
+            "--record",
+            wav.to_str().unwrap(),
+            "--header",
+            "X-Freya-Workflow-Id: wf-42",
+            "--header",
+            "X-Tenant:  acme ü",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (hz, n) = tone_hz(&wav);
+    assert!(n > 8000, "heard {n} samples");
+    assert!((hz - 1000.0).abs() < 5.0, "the echo came back at {hz} Hz");
+
+    let mut got = Vec::new();
+    while let Ok(v) = ev.recv_timeout(Duration::from_secs(5)) {
+        let done = v["event"] == "hangup";
+        got.push(v);
+        if done {
+            break;
+        }
+    }
+    let kinds: Vec<&str> = got.iter().map(|v| v["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["started", "slot_taken", "answered", "slot_freed", "hangup"]
+    );
+    let id = got[0]["call_id"].as_str().unwrap();
+    assert!(uuid_like(id), "{id}");
+    assert!(got.iter().all(|v| v["call_id"] == id));
+    assert_eq!(got[0]["workflow_id"], "wf-42");
+    assert_eq!(
+        got[0]["headers"],
+        serde_json::json!([["X-Freya-Workflow-Id", "wf-42"], ["X-Tenant", "acme ü"]])
+    );
+    assert_eq!(got[4]["sip_code"], 200);
+    assert_eq!(got[4]["q850_cause"], 16);
+    assert_eq!(got[4]["hangup_by"], "remote");
+    assert!(got[4]["duration_ms"].as_u64().unwrap() >= 1500);
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[test]
+fn a_busy_pool_gives_its_configured_answer() {
+    let s = start(&config(1, "{ status = 486, q850_cause = 17 }", ""));
+    let mut first = call(&s, &["--duration", "3"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, body) = http(&s, "GET", "/calls", Some("t0ken"));
+    assert_eq!(status, 200);
+    let calls: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(calls.as_array().unwrap().len(), 1, "{body}");
+    let out = call(&s, &["--duration", "1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let ended: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "ended")
+        .unwrap();
+    assert_eq!(ended["status"], 486);
+    assert_eq!(ended["q850_cause"], 17);
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn reload_under_live_calls_drops_none() {
+    let s = start(&config(12, "{ status = 503 }", ""));
+    let calls: Vec<Child> = (0..10)
+        .map(|_| {
+            call(&s, &["--duration", "3", "--tone", "440"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    // A changed config: one more trunk, a renamed route. Then a broken one, refused.
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let changed = text.replace("name = \"default\"", "name = \"default-v2\"")
+        + "\n[[trunks]]\nname = \"carrier\"\nmatch = [\"198.51.100.0/24\"]\n";
+    std::fs::write(&s.config, changed).unwrap();
+    let (status, body) = http(&s, "POST", "/reload", Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    std::fs::write(
+        &s.config,
+        "[[routes]]\nname = \"x\"\nagents = \"missing\"\n",
+    )
+    .unwrap();
+    let (status, body) = http(&s, "POST", "/reload", Some("t0ken"));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("routes[0].agents"), "{body}");
+    let (_, body) = http(&s, "GET", "/endpoints", Some("t0ken"));
+    assert!(
+        body.contains("carrier"),
+        "the good reload stays in force: {body}"
+    );
+    for c in calls {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let ended: serde_json::Value = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["event"] == "ended")
+            .unwrap();
+        // Each call's BYE came from the caller, at its planned time.
+        assert_eq!(ended["hangup_by"], "local", "{stdout}");
+        let ms = ended["duration_ms"].as_u64().unwrap();
+        assert!((2900..4000).contains(&ms), "{ms} ms");
+    }
+}
+
+#[test]
+fn originate_through_the_api_reaches_a_listener_with_the_freya_headers() {
+    let s = start(&config(2, "{ status = 503 }", ""));
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("callee.wav");
+    // The callee: sip-ua listen sending a 440 Hz tone; the agent echoes it back to it.
+    let mut l = Command::new(env!("CARGO_BIN_EXE_sip-ua"))
+        .args([
+            "listen",
+            "--bind",
+            "127.0.0.1:0",
+            "--tone",
+            "440",
+            "--record",
+        ])
+        .arg(&heard)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(l.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let callee = first["address"].as_str().unwrap().to_owned();
+    let ev = events(&s);
+    let body = serde_json::json!({
+        "to": format!("sip:+14155550123@{callee}"),
+        "caller_id": "+442071838750",
+        "workflow_id": "wf-outbound-1",
+        "headers": [["X-Campaign", "spring  sale"]],
+    })
+    .to_string();
+    let mut c = TcpStream::connect(s.api).unwrap();
+    write!(
+        c,
+        "POST /calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let call_id = serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1)
+        .unwrap()["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The callee saw the X-Freya-* headers byte-exact, ours after them.
+    let incoming: serde_json::Value = loop {
+        let v: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["event"] == "incoming" {
+            break v;
+        }
+    };
+    let x: Vec<(String, String)> = incoming["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_owned(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .filter(|(n, _)| n.starts_with("X-"))
+        .collect();
+    assert_eq!(
+        x,
+        [
+            ("X-Freya-Direction".to_owned(), "outbound".to_owned()),
+            ("X-Freya-Call-Id".to_owned(), call_id.clone()),
+            ("X-Freya-Workflow-Id".to_owned(), "wf-outbound-1".to_owned()),
+            ("X-Campaign".to_owned(), "spring  sale".to_owned()),
+        ]
+    );
+    // The events so far; then 2 s of echo, and the callee's recording (flushed as it goes,
+    // so it survives the kill) holds its own tone sent back by the agent.
+    let mut kinds = Vec::new();
+    while let Ok(v) = ev.recv_timeout(Duration::from_secs(3)) {
+        assert_eq!(v["call_id"], call_id.as_str());
+        kinds.push(v["event"].as_str().unwrap().to_owned());
+        if v["event"] == "answered" {
+            break;
+        }
+    }
+    assert_eq!(kinds, ["started", "slot_taken", "answered"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = l.kill();
+    let _ = l.wait();
+    let (hz, n) = tone_hz(&heard);
+    assert!(n > 4000, "the callee recorded {n} samples");
+    assert!((hz - 440.0).abs() < 5.0, "the callee heard {hz} Hz back");
+}
+
+/// The same call through a stock pipecat agent (tests/pipecat/echo_agent.py: FastAPI
+/// WebSocket transport + TwilioFrameSerializer) as the slot: the tone comes back, and
+/// pipecat read the call's UUID and X- headers from freya's start message.
+#[test]
+fn a_pipecat_agent_as_the_slot_echoes_the_caller() {
+    let Some(python) = std::env::var_os("FREYA_PIPECAT_PYTHON") else {
+        assert!(
+            std::env::var_os("FREYA_REQUIRE_PIPECAT").is_none(),
+            "FREYA_REQUIRE_PIPECAT is set but FREYA_PIPECAT_PYTHON is not"
+        );
+        eprintln!("SKIPPED: FREYA_PIPECAT_PYTHON is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("agent.jsonl");
+    let port = free_base(1);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/pipecat/echo_agent.py");
+    let mut agent = Command::new(python)
+        .arg(script)
+        .args(["--port", &port.to_string(), "--log"])
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the pipecat agent did not listen within 30 s");
+    let s = start(&config_with_agent(1, "{ status = 503 }", "", Some(port)));
+    let ev = events(&s);
+    let wav = dir.path().join("heard.wav");
+    let out = call(
+        &s,
+        &[
+            "--duration",
+            "3",
+            "--tone",
+            "1000",
+            "--record",
+            wav.to_str().unwrap(),
+            "--header",
+            "X-Freya-Workflow-Id: wf-pipecat",
+        ],
+    )
+    .output()
+    .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (hz, n) = tone_hz(&wav);
+    assert!(n > 12000, "heard {n} samples");
+    assert!(
+        (hz - 1000.0).abs() < 5.0,
+        "pipecat's echo came back at {hz} Hz"
+    );
+    let started = ev.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(started["event"], "started");
+    let call_id = started["call_id"].as_str().unwrap().to_owned();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let start_line: serde_json::Value = logged
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["kind"] == "start")
+        .expect("pipecat logged the start");
+    assert_eq!(start_line["transport"], "twilio");
+    let body = start_line["body"].to_string();
+    assert!(
+        body.contains(&call_id),
+        "pipecat's call data lacks the call UUID: {body}"
+    );
+    assert!(body.contains("wf-pipecat"), "{body}");
+}

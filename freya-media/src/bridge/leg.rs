@@ -1,0 +1,624 @@
+//! The tokio shell of one bridged leg: a task that owns the WebSocket and a
+//! [`BridgeSession`], and the [`BridgeLeg`] handle the call side holds (audio, DTMF and
+//! hang-up in; caller-bound frames and events out). Shared by client and server mode.
+//!
+//! Every socket operation is bounded in time, so a dead or stalled agent ends the leg with a
+//! [`BridgeEvent::Closed`] carrying the reason; it never hangs the call side.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::{
+    BridgeError, BridgeEvent, BridgeSession, BridgeStats, CallerFrame, CloseReason, WsMessage,
+};
+
+/// Settings of the async shell, common to client and server mode.
+///
+/// ```
+/// use freya_media::bridge::ShellOptions;
+/// let o = ShellOptions::default();
+/// assert_eq!(o.write_timeout.as_millis(), 2000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellOptions {
+    /// Longest a WebSocket write may take before the leg fails (default 2 s): an agent that
+    /// stops reading cannot stall the call (Asterisk #2140, ws-media §7 rule 25).
+    pub write_timeout: Duration,
+    /// Longest the closing handshake may take (default 1 s).
+    pub close_timeout: Duration,
+    /// Caller audio chunks that may wait for the shell (default 50, i.e. 1 s of 20 ms
+    /// frames); beyond it [`LegSender::send_audio`] refuses and counts.
+    pub audio_capacity: usize,
+    /// Frames and events that may wait for the call side (default 500 = 10 s of frames);
+    /// frames beyond it are dropped and counted, events are kept.
+    pub output_capacity: usize,
+    /// Largest WebSocket message accepted, in bytes (default 1 MiB).
+    pub max_message_size: usize,
+}
+
+impl Default for ShellOptions {
+    fn default() -> Self {
+        ShellOptions {
+            write_timeout: Duration::from_secs(2),
+            close_timeout: Duration::from_secs(1),
+            audio_capacity: 50,
+            output_capacity: 500,
+            max_message_size: 1 << 20,
+        }
+    }
+}
+
+impl ShellOptions {
+    pub(super) fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_message_size))
+            .write_buffer_size(0)
+    }
+}
+
+/// Why a leg could not be set up, or a call-side request was refused.
+///
+/// ```
+/// use freya_media::bridge::LegError;
+/// let e = LegError::Timeout { what: "connect", ms: 5000 };
+/// assert_eq!(e.to_string(), "connect timed out after 5000 ms");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LegError {
+    /// The TCP connection or WebSocket handshake to the agent failed.
+    #[error("cannot connect to agent {url}: {reason}")]
+    Connect {
+        /// The agent's URL.
+        url: String,
+        /// The underlying error.
+        reason: String,
+    },
+    /// An operation took too long.
+    #[error("{what} timed out after {ms} ms")]
+    Timeout {
+        /// What timed out.
+        what: &'static str,
+        /// The limit, in ms.
+        ms: u64,
+    },
+    /// The server could not listen.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The underlying error.
+        reason: String,
+    },
+    /// A call id is already expected by the server.
+    #[error("call {call_id} is already expected")]
+    DuplicateCall {
+        /// The call id.
+        call_id: String,
+    },
+    /// The agent's connection for an expected call failed during its handshake.
+    #[error("agent connection for call {call_id} failed: {reason}")]
+    Handshake {
+        /// The call id.
+        call_id: String,
+        /// The underlying error.
+        reason: String,
+    },
+    /// The leg's queue toward the shell is full; the request was dropped and counted.
+    #[error("bridge leg {what} queue is full")]
+    Full {
+        /// `"audio"` or `"control"`.
+        what: &'static str,
+    },
+    /// The leg has ended (or its server is gone).
+    #[error("bridge leg is closed")]
+    Closed,
+    /// The bridge settings or a DTMF digit were refused.
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+}
+
+/// What the leg delivers to the call side, in order: caller-bound frames (one per 20 ms
+/// while open) interleaved with events; [`BridgeEvent::Closed`] is last.
+///
+/// ```
+/// use freya_media::bridge::{BridgeEvent, LegOutput};
+/// fn handle(out: LegOutput) -> bool {
+///     match out {
+///         LegOutput::Frame(f) => !f.is_silence(), // encode and send as RTP
+///         LegOutput::Event(BridgeEvent::Closed { .. }) => false,
+///         LegOutput::Event(_) => true,
+///     }
+/// }
+/// # let _ = handle;
+/// ```
+// Frames are nearly every item (50 a second) and are the large variant: boxing them would
+// allocate per frame to save room on the rare events.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegOutput {
+    /// 20 ms of audio for the caller.
+    Frame(CallerFrame),
+    /// Something happened.
+    Event(BridgeEvent),
+}
+
+#[derive(Debug)]
+enum Control {
+    Dtmf(char, u32),
+    Hangup,
+}
+
+/// The call side's sending half: caller audio, DTMF, hang-up, stats. Cheap to clone.
+/// See [`BridgeLeg`] for a complete example.
+///
+/// ```
+/// # fn feed(sender: &freya_media::bridge::LegSender) {
+/// // In the RTP receive loop: decoded 20 ms of caller audio.
+/// if let Err(e) = sender.send_audio(&[0i16; 160]) {
+///     eprintln!("bridge: {e}"); // Full (counted) or Closed
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct LegSender {
+    audio: mpsc::Sender<Vec<i16>>,
+    control: mpsc::Sender<Control>,
+    stats: watch::Receiver<BridgeStats>,
+    input_dropped: Arc<AtomicU64>,
+    protocol: super::ProtocolKind,
+}
+
+impl LegSender {
+    /// Caller audio: 8 kHz mono PCM samples (normally one 20 ms frame of 160). Never waits.
+    ///
+    /// # Errors
+    /// [`LegError::Full`] when the shell is over a second behind (the chunk is dropped and
+    /// counted in [`BridgeStats::input_dropped_frames`]); [`LegError::Closed`] after the end.
+    pub fn send_audio(&self, samples: &[i16]) -> Result<(), LegError> {
+        match self.audio.try_send(samples.to_vec()) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.input_dropped.fetch_add(1, Ordering::Relaxed);
+                Err(LegError::Full { what: "audio" })
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(LegError::Closed),
+        }
+    }
+
+    /// One caller key press, held `duration_ms`.
+    ///
+    /// # Errors
+    /// [`LegError::Bridge`] for a character that is not a DTMF key; [`LegError::Full`],
+    /// [`LegError::Closed`].
+    pub fn send_dtmf(&self, digit: char, duration_ms: u32) -> Result<(), LegError> {
+        crate::dtmf::EventCode::from_char(digit).map_err(|e| BridgeError::BadField {
+            protocol: self.protocol,
+            field: "digit",
+            value: digit.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.control(Control::Dtmf(digit, duration_ms))
+    }
+
+    /// The caller hung up: the agent is told (Twilio `stop`), the socket closed, and the leg
+    /// ends with [`CloseReason::CallerHangup`].
+    ///
+    /// # Errors
+    /// [`LegError::Closed`] when the leg has already ended.
+    pub fn hangup(&self) -> Result<(), LegError> {
+        self.control(Control::Hangup)
+    }
+
+    fn control(&self, c: Control) -> Result<(), LegError> {
+        self.control.try_send(c).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => LegError::Full { what: "control" },
+            mpsc::error::TrySendError::Closed(_) => LegError::Closed,
+        })
+    }
+
+    /// The leg's counters, as of its last loop turn.
+    pub fn stats(&self) -> BridgeStats {
+        *self.stats.borrow()
+    }
+
+    /// True once the leg's task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed()
+    }
+}
+
+/// The call side's receiving half. See [`BridgeLeg`] for a complete example.
+///
+/// ```
+/// # async fn drain(mut rx: freya_media::bridge::LegReceiver) {
+/// while let Some(out) = rx.recv().await {
+///     // frames and events, in order; the last is BridgeEvent::Closed
+/// #   let _ = out;
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct LegReceiver {
+    rx: mpsc::Receiver<LegOutput>,
+}
+
+impl LegReceiver {
+    /// The next frame or event; `None` after [`BridgeEvent::Closed`] was delivered.
+    pub async fn recv(&mut self) -> Option<LegOutput> {
+        self.rx.recv().await
+    }
+
+    /// The next frame or event if one is ready.
+    pub fn try_recv(&mut self) -> Option<LegOutput> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// One bridged leg, as handed back by [`connect`](super::connect) or
+/// [`PendingLeg::wait`](super::PendingLeg::wait). Dropping both halves ends the leg
+/// ([`CloseReason::HandleDropped`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use freya_media::bridge::{connect, echo, BridgeConfig, BridgeEvent, CallMetadata, ClientConfig, Direction, LegOutput};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // An echo agent on a loopback port.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let url = format!("ws://{}/telephony/ws", listener.local_addr().unwrap());
+/// tokio::spawn(echo::serve_echo(listener, None, None));
+///
+/// let meta = CallMetadata::new("c-42", Direction::Inbound, "+1555", "+1666");
+/// let mut leg = connect(&ClientConfig::new(url), BridgeConfig::twilio(), meta).await.unwrap();
+/// leg.send_audio(&echo::tone(1000.0, 8000, 160)).unwrap();
+/// let echoed = tokio::time::timeout(Duration::from_secs(2), async {
+///     loop {
+///         if let Some(LegOutput::Frame(f)) = leg.recv().await {
+///             if !f.is_silence() { return f; }
+///         }
+///     }
+/// }).await.unwrap();
+/// assert_eq!(echoed.audio_samples, 160);
+/// leg.hangup().unwrap();
+/// while let Some(out) = leg.recv().await {
+///     if let LegOutput::Event(BridgeEvent::Closed { reason }) = out {
+///         assert_eq!(reason.to_string(), "caller hung up");
+///     }
+/// }
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct BridgeLeg {
+    /// Audio, DTMF, hang-up in.
+    pub sender: LegSender,
+    /// Frames and events out.
+    pub receiver: LegReceiver,
+    /// The call this leg carries.
+    pub call_id: String,
+}
+
+impl BridgeLeg {
+    /// Splits the handle so that two tasks can feed and drain it.
+    pub fn split(self) -> (LegSender, LegReceiver) {
+        (self.sender, self.receiver)
+    }
+
+    /// See [`LegSender::send_audio`].
+    ///
+    /// # Errors
+    /// As [`LegSender::send_audio`].
+    pub fn send_audio(&self, samples: &[i16]) -> Result<(), LegError> {
+        self.sender.send_audio(samples)
+    }
+
+    /// See [`LegSender::send_dtmf`].
+    ///
+    /// # Errors
+    /// As [`LegSender::send_dtmf`].
+    pub fn send_dtmf(&self, digit: char, duration_ms: u32) -> Result<(), LegError> {
+        self.sender.send_dtmf(digit, duration_ms)
+    }
+
+    /// See [`LegSender::hangup`].
+    ///
+    /// # Errors
+    /// As [`LegSender::hangup`].
+    pub fn hangup(&self) -> Result<(), LegError> {
+        self.sender.hangup()
+    }
+
+    /// See [`LegReceiver::recv`].
+    pub async fn recv(&mut self) -> Option<LegOutput> {
+        self.receiver.recv().await
+    }
+
+    /// See [`LegSender::stats`].
+    pub fn stats(&self) -> BridgeStats {
+        self.sender.stats()
+    }
+}
+
+/// Starts the task of a leg on an open WebSocket.
+pub(super) fn spawn_leg<S>(
+    ws: WebSocketStream<S>,
+    session: BridgeSession,
+    opts: ShellOptions,
+) -> BridgeLeg
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (audio_tx, audio_rx) = mpsc::channel(opts.audio_capacity.max(1));
+    let (control_tx, control_rx) = mpsc::channel(64);
+    let (out_tx, out_rx) = mpsc::channel(opts.output_capacity.max(1));
+    let (stats_tx, stats_rx) = watch::channel(session.stats());
+    let input_dropped = Arc::new(AtomicU64::new(0));
+    let call_id = session.metadata().call_id.clone();
+    let protocol = session.config().protocol.kind();
+    let shell = Shell {
+        session,
+        opts,
+        audio_rx,
+        control_rx,
+        out_tx,
+        stats_tx,
+        input_dropped: input_dropped.clone(),
+        output_dropped: 0,
+        pending: VecDeque::new(),
+    };
+    tokio::spawn(shell.run(ws));
+    BridgeLeg {
+        sender: LegSender {
+            audio: audio_tx,
+            control: control_tx,
+            stats: stats_rx,
+            input_dropped,
+            protocol,
+        },
+        receiver: LegReceiver { rx: out_rx },
+        call_id,
+    }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct Shell {
+    session: BridgeSession,
+    opts: ShellOptions,
+    audio_rx: mpsc::Receiver<Vec<i16>>,
+    control_rx: mpsc::Receiver<Control>,
+    out_tx: mpsc::Sender<LegOutput>,
+    stats_tx: watch::Sender<BridgeStats>,
+    input_dropped: Arc<AtomicU64>,
+    output_dropped: u64,
+    /// Events waiting for room in `out_tx` (frames are dropped instead, never events).
+    pending: VecDeque<LegOutput>,
+}
+
+type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
+type Stream<S> = SplitStream<WebSocketStream<S>>;
+
+impl Shell {
+    async fn run<S>(mut self, ws: WebSocketStream<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sink, mut stream) = ws.split();
+        let (mut audio_open, mut control_open, mut dropped) = (true, true, false);
+        // The start message(s) go out before anything else can happen.
+        if let Err(reason) = self.write_out(&mut sink).await {
+            return self.finish(reason).await;
+        }
+        let reason = loop {
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            tokio::select! {
+                biased;
+                c = self.control_rx.recv(), if control_open => match c {
+                    Some(Control::Dtmf(d, ms)) => {
+                        if let Err(e) = self.session.send_dtmf(d, ms) {
+                            tracing::warn!(error = %e, "bridge: DTMF refused");
+                        }
+                    }
+                    Some(Control::Hangup) => self.session.hangup(),
+                    None => control_open = false,
+                },
+                a = self.audio_rx.recv(), if audio_open => match a {
+                    Some(samples) => self.session.send_audio(now(), &samples),
+                    None => audio_open = false,
+                },
+                m = stream.next() => match m {
+                    Some(Ok(Message::Text(t))) => self.session.handle_message(now(), WsMessage::Text(t.to_string())),
+                    Some(Ok(Message::Binary(b))) => self.session.handle_message(now(), WsMessage::Binary(b)),
+                    Some(Ok(Message::Close(frame))) => {
+                        // tungstenite queued the close reply; send it, bounded.
+                        let _ = tokio::time::timeout(self.opts.close_timeout, sink.flush()).await;
+                        break match frame {
+                            Some(f) => CloseReason::AgentClosed { code: Some(u16::from(f.code)), reason: f.reason.to_string() },
+                            None => CloseReason::AgentClosed { code: None, reason: String::new() },
+                        };
+                    }
+                    Some(Ok(_)) => {
+                        // Ping: tungstenite queued the pong; flush it now (ws-media §7 rule 25).
+                        if let Err(reason) = self.flush(&mut sink).await {
+                            break reason;
+                        }
+                    }
+                    Some(Err(e)) => break CloseReason::Failed { error: format!("read: {e}") },
+                    None => break CloseReason::AgentClosed { code: None, reason: "connection ended without a close frame".into() },
+                },
+                _ = sleep_until(deadline) => {}
+            }
+            if (!audio_open && !control_open) || !self.pump() {
+                dropped = true;
+                self.session.hangup();
+            }
+            if let Err(reason) = self.write_out(&mut sink).await {
+                break reason;
+            }
+            if let Some(reason) = self.session.closing().cloned() {
+                self.close_socket(&mut sink, &mut stream).await;
+                break if dropped {
+                    CloseReason::HandleDropped
+                } else {
+                    reason
+                };
+            }
+        };
+        self.finish(reason).await;
+    }
+
+    /// Sends what the session queued, each write bounded by `write_timeout`.
+    async fn write_out<S>(&mut self, sink: &mut Sink<S>) -> Result<(), CloseReason>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut wrote = false;
+        while let Some(msg) = self.session.poll_transmit() {
+            let m = match msg {
+                WsMessage::Text(t) => Message::Text(t.into()),
+                WsMessage::Binary(b) => Message::Binary(b),
+            };
+            self.bounded(sink.feed(m), "write").await?;
+            wrote = true;
+        }
+        if wrote {
+            self.flush(sink).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush<S>(&self, sink: &mut Sink<S>) -> Result<(), CloseReason>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.bounded(sink.flush(), "write").await
+    }
+
+    async fn bounded<F>(&self, f: F, what: &str) -> Result<(), CloseReason>
+    where
+        F: std::future::Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+    {
+        match tokio::time::timeout(self.opts.write_timeout, f).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CloseReason::Failed {
+                error: format!("{what}: {e}"),
+            }),
+            Err(_) => Err(CloseReason::Failed {
+                error: format!(
+                    "{what} timed out after {} ms",
+                    self.opts.write_timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    /// Close frame (1000), then wait (bounded) for the agent's close or the end of the stream.
+    async fn close_socket<S>(&mut self, sink: &mut Sink<S>, stream: &mut Stream<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        let limit = self.opts.close_timeout;
+        let _ = tokio::time::timeout(limit, sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(limit, async {
+            while let Some(Ok(m)) = stream.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Moves the session's due frames and events to the call side, in order (events raised
+    /// by a frame's slot follow that frame); false when the receiving half is gone.
+    fn pump(&mut self) -> bool {
+        self.move_events();
+        let t = now();
+        while let Some(frame) = self.session.poll_frame(t) {
+            self.push_frame(frame);
+            self.move_events();
+        }
+        self.stats_tx.send_replace(self.stats());
+        !self.out_tx.is_closed()
+    }
+
+    fn move_events(&mut self) {
+        while let Some(ev) = self.session.poll_event() {
+            self.pending.push_back(LegOutput::Event(ev));
+        }
+        while let Some(out) = self.pending.pop_front() {
+            match self.out_tx.try_send(out) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(out)) => {
+                    self.pending.push_front(out);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+    }
+
+    fn stats(&self) -> BridgeStats {
+        let mut stats = self.session.stats();
+        stats.input_dropped_frames = self.input_dropped.load(Ordering::Relaxed);
+        stats.output_dropped_frames = self.output_dropped;
+        stats
+    }
+
+    /// Queues a frame for the call side, dropping it (counted) when the call side is behind.
+    fn push_frame(&mut self, frame: CallerFrame) {
+        if self.pending.is_empty() {
+            match self.out_tx.try_send(LegOutput::Frame(frame)) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => {}
+            }
+        }
+        self.output_dropped += 1;
+        if self.output_dropped == 1 || self.output_dropped.is_multiple_of(500) {
+            tracing::warn!(call_id = %self.session.metadata().call_id, dropped = self.output_dropped, "bridge: call side is not reading frames, dropping");
+        }
+    }
+
+    /// Reports the end and delivers the remaining events (each bounded by `close_timeout`).
+    async fn finish(mut self, reason: CloseReason) {
+        self.session.handle_closed(reason);
+        while let Some(ev) = self.session.poll_event() {
+            self.pending.push_back(LegOutput::Event(ev));
+        }
+        self.stats_tx.send_replace(self.stats());
+        while let Some(out) = self.pending.pop_front() {
+            match tokio::time::timeout(self.opts.close_timeout, self.out_tx.send(out)).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

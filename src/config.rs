@@ -1,0 +1,567 @@
+//! The stack's one configuration (DESIGN.md principle 5): serde types loaded from TOML by
+//! the server (dicts from Python, objects from Node), validated with errors that name the
+//! key. Trunks and endpoints use the UA's types and Asterisk's knob names.
+//!
+//! ```
+//! let c = freya::config::StackConfig::from_toml(freya::config::DEFAULT_CONFIG).unwrap();
+//! assert_eq!(c.agents[0].slots, 30);
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use freya_sip::ua::{EndpointConfig, TrunkConfig, UaConfig, UnknownSource};
+
+use crate::error::StackError;
+
+/// The embedded default configuration: SIP on 127.0.0.1:5060 (UDP and TCP), every call
+/// from 127.0.0.0/8 routed to 30 built-in echo agents, control API on 127.0.0.1:8088.
+/// `freya-stack --print-default-config` prints it.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Where SIP listens and how it treats strangers (the `[sip]` table).
+///
+/// ```
+/// let s: freya::config::SipConfig = toml::from_str("bind = \"127.0.0.1:5080\"").unwrap();
+/// assert_eq!(s.bind.port(), 5080);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP and TCP listen here (default `127.0.0.1:5060`).
+    #[serde(default = "default_sip_bind")]
+    pub bind: SocketAddr,
+    /// The host in Via and Contact behind NAT.
+    #[serde(default)]
+    pub external_signaling_address: Option<String>,
+    /// The port in Via and Contact behind NAT.
+    #[serde(default)]
+    pub external_signaling_port: Option<u16>,
+    /// Serve UDP (default yes).
+    #[serde(default = "yes")]
+    pub udp: bool,
+    /// Serve TCP (default yes).
+    #[serde(default = "yes")]
+    pub tcp: bool,
+    /// Requests from addresses no trunk matches: `reject` (403, default), `ignore`, `accept`.
+    #[serde(default)]
+    pub unknown_source: UnknownSource,
+    /// RFC 3261 T1, in milliseconds (default 500).
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+    /// Seconds an outbound call may ring before it is cancelled (default 60).
+    #[serde(default = "default_ring")]
+    pub ring_timeout_s: u64,
+    /// The realm of digest challenges to user endpoints.
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+fn default_sip_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+fn yes() -> bool {
+    true
+}
+fn default_t1() -> u64 {
+    500
+}
+fn default_ring() -> u64 {
+    60
+}
+
+impl Default for SipConfig {
+    fn default() -> SipConfig {
+        SipConfig {
+            bind: default_sip_bind(),
+            external_signaling_address: None,
+            external_signaling_port: None,
+            udp: true,
+            tcp: true,
+            unknown_source: UnknownSource::Reject,
+            t1_ms: default_t1(),
+            ring_timeout_s: default_ring(),
+            realm: None,
+        }
+    }
+}
+
+/// RTP (the `[media]` table).
+///
+/// ```
+/// let m: freya::config::MediaConfig = toml::from_str("rtp_port_start = 20000\nrtp_port_end = 20099").unwrap();
+/// assert_eq!(m.rtp_port_end - m.rtp_port_start + 1, 100);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// The address RTP sockets bind (default 127.0.0.1).
+    #[serde(default = "default_media_ip")]
+    pub address: IpAddr,
+    /// The address written in SDP when it differs (NAT).
+    #[serde(default)]
+    pub external_media_address: Option<IpAddr>,
+    /// The first RTP port (even; default 10000). RTCP uses port + 1.
+    #[serde(default = "default_port_start")]
+    pub rtp_port_start: u16,
+    /// The last RTP port (default 10499).
+    #[serde(default = "default_port_end")]
+    pub rtp_port_end: u16,
+    /// Seconds without RTP before a call is hung up (Asterisk's `rtp_timeout`; 0 = never;
+    /// default 30).
+    #[serde(default = "default_rtp_timeout")]
+    pub rtp_timeout_s: u64,
+}
+
+fn default_media_ip() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_port_start() -> u16 {
+    10000
+}
+fn default_port_end() -> u16 {
+    10499
+}
+fn default_rtp_timeout() -> u64 {
+    30
+}
+
+impl Default for MediaConfig {
+    fn default() -> MediaConfig {
+        MediaConfig {
+            address: default_media_ip(),
+            external_media_address: None,
+            rtp_port_start: default_port_start(),
+            rtp_port_end: default_port_end(),
+            rtp_timeout_s: default_rtp_timeout(),
+        }
+    }
+}
+
+/// The WebSocket wire protocol of an agent pool.
+///
+/// ```
+/// use freya::config::AgentProtocol;
+/// assert_eq!(toml::from_str::<toml::Value>("p = \"twilio\"").unwrap()["p"].as_str(), Some("twilio"));
+/// assert_eq!(AgentProtocol::default(), AgentProtocol::Twilio);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentProtocol {
+    /// Twilio Media Streams JSON (pipecat's `TwilioFrameSerializer`).
+    #[default]
+    Twilio,
+    /// jambonz `listen`: JSON metadata, then L16 binary frames.
+    Jambonz,
+    /// Asterisk chan_websocket: text control messages and binary media.
+    Asterisk,
+}
+
+/// What a caller hears when every slot of a pool is busy.
+///
+/// ```
+/// let b: freya::config::BusyPolicy = toml::from_str("status = 486").unwrap();
+/// assert_eq!((b.status, b.wait_ms), (486, 0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusyPolicy {
+    /// The SIP status (486 Busy Here or 503 Service Unavailable; default 503).
+    #[serde(default = "default_busy_status")]
+    pub status: u16,
+    /// The Q.850 cause in the `Reason` header (default 34, no circuit available).
+    #[serde(default = "default_busy_cause")]
+    pub q850_cause: u16,
+    /// How long a call may wait (ringing) for a slot to free up before that answer, in ms
+    /// (default 0: answer at once).
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+fn default_busy_status() -> u16 {
+    503
+}
+fn default_busy_cause() -> u16 {
+    34
+}
+
+impl Default for BusyPolicy {
+    fn default() -> BusyPolicy {
+        BusyPolicy {
+            status: default_busy_status(),
+            q850_cause: default_busy_cause(),
+            wait_ms: 0,
+        }
+    }
+}
+
+/// A pool of N identical voice-agent slots (`[[agents]]`): a call takes an idle one.
+///
+/// ```
+/// let a: freya::config::AgentPool = toml::from_str(
+///     "name = \"support\"\nslots = 2\nurl = \"ws://127.0.0.1:{port}/telephony/ws\"\nbase_port = 9000").unwrap();
+/// assert_eq!(a.url_for(1), "ws://127.0.0.1:9001/telephony/ws");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPool {
+    /// The pool's name, named by routes.
+    pub name: String,
+    /// How many slots (default 30).
+    #[serde(default = "default_slots")]
+    pub slots: usize,
+    /// The agent URL of a slot: `{port}` becomes `base_port + slot`, `{slot}` the slot
+    /// number (0-based).
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// The port of slot 0 (default 8765).
+    #[serde(default = "default_base_port")]
+    pub base_port: u16,
+    /// The wire protocol (default `twilio`).
+    #[serde(default)]
+    pub protocol: AgentProtocol,
+    /// Start freya's echo agent in-process for every slot (the demo needs nothing else).
+    #[serde(default)]
+    pub builtin_echo: bool,
+    /// What callers get when every slot is busy.
+    #[serde(default)]
+    pub busy: BusyPolicy,
+}
+
+fn default_slots() -> usize {
+    30
+}
+fn default_url() -> String {
+    "ws://127.0.0.1:{port}/telephony/ws".into()
+}
+fn default_base_port() -> u16 {
+    8765
+}
+
+impl AgentPool {
+    /// The URL of slot `slot`.
+    pub fn url_for(&self, slot: usize) -> String {
+        let port = u32::from(self.base_port) + slot as u32;
+        self.url
+            .replace("{port}", &port.to_string())
+            .replace("{slot}", &slot.to_string())
+    }
+}
+
+/// A routing rule (`[[routes]]`), tried in order; the first that matches takes the call.
+/// Empty conditions match everything.
+///
+/// ```
+/// let r: freya::config::Route = toml::from_str(
+///     "name = \"sales\"\ncalled = \"+1415*\"\nagents = \"support\"").unwrap();
+/// assert!(r.record == false && r.uri.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The route's name (in events).
+    pub name: String,
+    /// Only calls entering this context (the trunk's or endpoint's `context`).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The called number: exact, or a prefix ending in `*`.
+    #[serde(default)]
+    pub called: Option<String>,
+    /// The `X-Freya-Workflow-Id` value the call must carry.
+    #[serde(default)]
+    pub workflow_id: Option<String>,
+    /// Send to this agent pool …
+    #[serde(default)]
+    pub agents: Option<String>,
+    /// … or bridge to this SIP URI (B2BUA, media anchored).
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// The trunk the B2BUA leg goes out on (for `uri`).
+    #[serde(default)]
+    pub trunk: Option<String>,
+    /// Record the call (WAV named by its X-Freya-Call-Id).
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// Call recording (`[recording]`).
+///
+/// ```
+/// let r = freya::config::RecordingConfig::default();
+/// assert_eq!(r.dir.to_str(), Some("recordings"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// The directory WAV files go to (default `recordings`).
+    #[serde(default = "default_rec_dir")]
+    pub dir: PathBuf,
+    /// Stereo (caller left, agent right; default) or mixed mono like MixMonitor.
+    #[serde(default = "yes")]
+    pub stereo: bool,
+}
+
+fn default_rec_dir() -> PathBuf {
+    PathBuf::from("recordings")
+}
+
+impl Default for RecordingConfig {
+    fn default() -> RecordingConfig {
+        RecordingConfig {
+            dir: default_rec_dir(),
+            stereo: true,
+        }
+    }
+}
+
+/// The control API (`[control]`): HTTP + JSON, events over SSE/WebSocket.
+///
+/// ```
+/// let c = freya::config::ControlConfig::default();
+/// assert_eq!(c.listen.unwrap().port(), 8088);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Where it listens (default 127.0.0.1:8088; absent = no control API).
+    #[serde(default = "default_control")]
+    pub listen: Option<SocketAddr>,
+    /// The bearer token requests must carry.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// An environment variable holding the token (read at load time).
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+fn default_control() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 8088)))
+}
+
+impl Default for ControlConfig {
+    fn default() -> ControlConfig {
+        ControlConfig {
+            listen: default_control(),
+            token: None,
+            token_env: None,
+        }
+    }
+}
+
+/// Everything the stack runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackConfig {
+    /// SIP listening and policy.
+    #[serde(default)]
+    pub sip: SipConfig,
+    /// Carrier trunks.
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    /// User endpoints (digest).
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
+    /// RTP.
+    #[serde(default)]
+    pub media: MediaConfig,
+    /// Voice-agent pools.
+    #[serde(default)]
+    pub agents: Vec<AgentPool>,
+    /// The routing rules.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Recording.
+    #[serde(default)]
+    pub recording: RecordingConfig,
+    /// The control API.
+    #[serde(default)]
+    pub control: ControlConfig,
+}
+
+impl StackConfig {
+    /// Parses and validates TOML.
+    ///
+    /// # Errors
+    /// [`StackError::Config`] with the TOML error (line, column, key) or the key that
+    /// fails validation.
+    pub fn from_toml(text: &str) -> Result<StackConfig, StackError> {
+        let c: StackConfig = toml::from_str(text).map_err(|e| StackError::Config {
+            key: String::new(),
+            reason: e.to_string(),
+        })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The UA's configuration: the `[sip]` table with the trunks and endpoints.
+    pub fn ua(&self) -> UaConfig {
+        let s = &self.sip;
+        let mut u = UaConfig::new(s.bind);
+        u.external_signaling_address = s.external_signaling_address.clone();
+        u.external_signaling_port = s.external_signaling_port;
+        u.udp = s.udp;
+        u.tcp = s.tcp;
+        u.unknown_source = s.unknown_source;
+        u.t1_ms = s.t1_ms;
+        u.ring_timeout_s = s.ring_timeout_s;
+        u.realm = s.realm.clone();
+        u.trunks = self.trunks.clone();
+        u.endpoints = self.endpoints.clone();
+        u
+    }
+
+    /// The control token: `token`, else the variable `token_env` names.
+    pub fn control_token(&self) -> Option<String> {
+        self.control.token.clone().or_else(|| {
+            self.control
+                .token_env
+                .as_deref()
+                .and_then(|v| std::env::var(v).ok())
+                .filter(|t| !t.is_empty())
+        })
+    }
+
+    /// Checks every key; the error names it.
+    ///
+    /// # Errors
+    /// [`StackError::Config`].
+    pub fn validate(&self) -> Result<(), StackError> {
+        self.ua().validate().map_err(|e| StackError::Config {
+            key: "sip/trunks/endpoints".into(),
+            reason: e.to_string(),
+        })?;
+        let m = &self.media;
+        if !m.rtp_port_start.is_multiple_of(2) || m.rtp_port_end <= m.rtp_port_start {
+            return Err(err(
+                "media.rtp_port_start",
+                format!(
+                    "{}-{}: the range must start on an even port and hold at least one pair",
+                    m.rtp_port_start, m.rtp_port_end
+                ),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            let key = format!("agents[{i}]");
+            if a.name.is_empty() || !names.insert(a.name.as_str()) {
+                return Err(err(
+                    &format!("{key}.name"),
+                    format!("{:?}: empty or duplicate", a.name),
+                ));
+            }
+            if a.slots == 0 || a.slots > 10_000 {
+                return Err(err(
+                    &format!("{key}.slots"),
+                    format!("{}: must be 1-10000", a.slots),
+                ));
+            }
+            if !a.url.starts_with("ws://") && !a.url.starts_with("wss://") {
+                return Err(err(
+                    &format!("{key}.url"),
+                    format!("{:?}: must be ws:// or wss://", a.url),
+                ));
+            }
+            if u32::from(a.base_port) + a.slots as u32 > 65536 && a.url.contains("{port}") {
+                return Err(err(
+                    &format!("{key}.base_port"),
+                    format!("{} + {} slots passes port 65535", a.base_port, a.slots),
+                ));
+            }
+            if !(300..=699).contains(&a.busy.status) {
+                return Err(err(
+                    &format!("{key}.busy.status"),
+                    format!("{}: must be 300-699", a.busy.status),
+                ));
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            match (&r.agents, &r.uri) {
+                (Some(p), None) => {
+                    if !self.agents.iter().any(|a| &a.name == p) {
+                        return Err(err(
+                            &format!("{key}.agents"),
+                            format!("{p:?}: no such agent pool"),
+                        ));
+                    }
+                }
+                (None, Some(u)) => {
+                    if !(u.starts_with("sip:") || u.starts_with("sips:")) {
+                        return Err(err(&format!("{key}.uri"), format!("{u:?}: not a SIP URI")));
+                    }
+                    if let Some(t) = &r.trunk {
+                        if !self.trunks.iter().any(|x| &x.name == t) {
+                            return Err(err(
+                                &format!("{key}.trunk"),
+                                format!("{t:?}: no such trunk"),
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(err(
+                        &key,
+                        "a route names exactly one of agents or uri".into(),
+                    ));
+                }
+            }
+        }
+        if self.control.listen.is_some()
+            && self.control.token.is_none()
+            && self.control.token_env.is_none()
+        {
+            // Allowed on loopback only: a token-less API on a routable address is refused.
+            if self.control.listen.is_some_and(|a| !a.ip().is_loopback()) {
+                return Err(err(
+                    "control.token",
+                    "a control API beyond loopback needs a token".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn err(key: &str, reason: String) -> StackError {
+    StackError::Config {
+        key: key.to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_loopback_only() {
+        let c = StackConfig::from_toml(DEFAULT_CONFIG).unwrap();
+        assert!(c.sip.bind.ip().is_loopback());
+        assert!(c.media.address.is_loopback());
+        assert!(c.control.listen.unwrap().ip().is_loopback());
+        assert_eq!(c.routes.len(), 1);
+        assert!(c.agents[0].builtin_echo);
+        assert_eq!(c.trunks[0].match_, ["127.0.0.0/8"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad = DEFAULT_CONFIG.replace("agents = \"echo\"", "agents = \"nope\"");
+        let e = StackConfig::from_toml(&bad).unwrap_err().to_string();
+        assert!(e.contains("routes[0].agents") && e.contains("nope"), "{e}");
+        let e = StackConfig::from_toml("[media]\nrtp_port_start = 10001")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("media.rtp_port_start"), "{e}");
+        let e = StackConfig::from_toml("[sip]\nbnid = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bnid"), "{e}");
+        let e = StackConfig::from_toml("[control]\nlisten = \"0.0.0.0:8088\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("control.token"), "{e}");
+    }
+}

@@ -1,0 +1,43 @@
+//! The root crate's errors.
+
+/// What the stack refuses.
+///
+/// ```
+/// use freya::StackError;
+/// let e = StackError::Config { key: "routes[0].agents".into(), reason: "\"nope\": no such agent pool".into() };
+/// assert!(e.to_string().contains("routes[0].agents"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The configuration is invalid; `key` names where.
+    #[error("config {key}: {reason}")]
+    Config {
+        /// The key (`routes[0].agents`), empty when the TOML itself is broken.
+        key: String,
+        /// What is wrong, with the offending value.
+        reason: String,
+    },
+    /// Signaling refused (binding, originate…).
+    #[error(transparent)]
+    Sip(#[from] freya_sip::ua::UaError),
+    /// An I/O failure (binding the control API, reading a file).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Every slot of an agent pool is taken.
+    #[error("every slot of agent pool {pool:?} is busy")]
+    Busy {
+        /// The pool.
+        pool: String,
+    },
+    /// Media could not be set up (no free RTP port…).
+    #[error("media: {0}")]
+    Media(String),
+    /// The stack has shut down.
+    #[error("the stack has shut down")]
+    Closed,
+}

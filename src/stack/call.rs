@@ -1,0 +1,493 @@
+//! One inbound call's life in the stack: route → agent slot → bridge → answer → media
+//! between the call's RTP (through the relay's latching and bleed protection) and the
+//! agent's WebSocket → hangup, each step an event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use freya_media::bridge::{
+    connect, BridgeConfig, BridgeEvent, CallMetadata, ClientConfig, Direction as BridgeDirection,
+    LegOutput, LegReceiver, LegSender, Protocol,
+};
+use freya_media::relay::{
+    spawn_endpoint, LegSetup, MediaEndpoint, MediaPacket, RelayEvent, RelayEvents, RelayHandle,
+    ShellConfig, ShellEvent,
+};
+use freya_sip::dialog::{CallEnd, DialogEvent, Q850};
+use freya_sip::sdp::Capabilities;
+use freya_sip::sdp::Negotiated;
+use freya_sip::ua::Call;
+
+use super::agents::protocol_kind;
+use super::media::{remote_media, CallMedia, Inbound};
+use super::{CallSummary, Inner};
+use crate::config::{AgentPool, Route, StackConfig};
+use crate::event::{CallEvent, EventKind};
+use crate::routing::{route, CallFacts};
+
+/// How the call ended, for the hangup event.
+pub(crate) struct Ending {
+    pub(crate) sip_code: u16,
+    pub(crate) reason: String,
+    pub(crate) cause: Option<Q850>,
+    pub(crate) by: &'static str,
+}
+
+impl Ending {
+    pub(crate) fn from_end(end: &CallEnd) -> Ending {
+        Ending {
+            sip_code: end.status,
+            reason: end.reason_phrase.clone(),
+            cause: end.cause,
+            by: end.by.as_str(),
+        }
+    }
+}
+
+pub(crate) fn hangup_event(
+    call_id: &str,
+    e: &Ending,
+    answered: Option<Instant>,
+    recording: Option<String>,
+) -> CallEvent {
+    CallEvent::new(
+        call_id,
+        EventKind::Hangup {
+            sip_code: e.sip_code,
+            reason: e.reason.clone(),
+            q850_cause: e.cause.map(Q850::number),
+            q850_text: e.cause.and_then(Q850::name).map(str::to_owned),
+            hangup_by: e.by.to_owned(),
+            duration_ms: answered.map_or(0, |t| t.elapsed().as_millis() as u64),
+            recording,
+        },
+    )
+}
+
+/// The freya call UUID: the INVITE's `X-Freya-Call-Id` when it carries a UUID (a call
+/// handed over by another freya keeps its id), else a new v4 UUID.
+fn call_uuid(call: &Call) -> String {
+    let given = call
+        .info()
+        .invite
+        .header("X-Freya-Call-Id")
+        .map(|h| h.value().trim().to_owned())
+        .filter(|v| uuid::Uuid::parse_str(v).is_ok());
+    given.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Rejects the call and reports it.
+fn refuse(inner: &Inner, call: &Call, id: &str, status: u16, reason: &str, cause: Q850) {
+    if let Err(error) = call.reject(status, reason, Some(cause)) {
+        tracing::warn!(call_id = id, %error, "stack: could not reject");
+    }
+    let e = Ending {
+        sip_code: status,
+        reason: reason.to_owned(),
+        cause: Some(cause),
+        by: "local",
+    };
+    inner.emit(hangup_event(id, &e, None, None));
+}
+
+pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
+    let config = inner.config();
+    let id = call_uuid(&call);
+    let info = call.info_arc();
+    let invite = &info.invite;
+    let x_headers: Vec<(String, String)> = invite
+        .headers()
+        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("X-"))
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect();
+    let workflow_id = invite
+        .header("X-Freya-Workflow-Id")
+        .map(|h| h.value().to_owned());
+    let peer = info.peer.clone();
+    let context = peer
+        .as_ref()
+        .map_or("default", |p| p.context.as_str())
+        .to_owned();
+    let caller = info
+        .caller
+        .as_ref()
+        .map(|p| p.user.clone().unwrap_or_else(|| p.uri.clone()));
+    let callee = info
+        .callee
+        .as_ref()
+        .map(|p| p.user.clone().unwrap_or_else(|| p.uri.clone()));
+    let facts = CallFacts {
+        context: &context,
+        called: callee.as_deref(),
+        workflow_id: workflow_id.as_deref(),
+    };
+    let chosen: Option<Route> = route(&config.routes, &facts).cloned();
+    inner.emit(CallEvent::new(
+        &id,
+        EventKind::Started {
+            direction: "inbound".into(),
+            caller: caller.clone(),
+            callee: callee.clone(),
+            trunk: peer.as_ref().map(|p| p.name.clone()),
+            workflow_id: workflow_id.clone(),
+            route: chosen.as_ref().map(|r| r.name.clone()),
+            sip_call_id: info.call_id.clone(),
+            headers: x_headers.clone(),
+        },
+    ));
+    let Some(chosen) = chosen else {
+        tracing::info!(call_id = id, context, called = ?callee, "stack: no route");
+        refuse(
+            &inner,
+            &call,
+            &id,
+            404,
+            "Not Found",
+            Q850::UNALLOCATED_NUMBER,
+        );
+        return;
+    };
+    let Some(pool) = chosen
+        .agents
+        .as_ref()
+        .and_then(|p| config.agents.iter().find(|a| &a.name == p))
+        .cloned()
+    else {
+        // B2BUA routes (`uri`) are not served by this version of the stack.
+        refuse(&inner, &call, &id, 501, "Not Implemented", Q850::new(79));
+        return;
+    };
+    inner.track(CallSummary {
+        call_id: id.clone(),
+        direction: "inbound".into(),
+        caller: caller.clone(),
+        callee: callee.clone(),
+        state: "ringing".into(),
+        route: Some(chosen.name.clone()),
+        slot: None,
+    });
+    let slot = match take_slot(&inner, &pool, &id, &call).await {
+        Some(s) => s,
+        None => {
+            inner.untrack(&id);
+            let cause = Q850::new(pool.busy.q850_cause);
+            let reason = if pool.busy.status == 486 {
+                "Busy Here"
+            } else {
+                "Service Unavailable"
+            };
+            tracing::warn!(call_id = id, pool = pool.name, "stack: no idle agent slot");
+            refuse(&inner, &call, &id, pool.busy.status, reason, cause);
+            return;
+        }
+    };
+    inner.emit(CallEvent::new(
+        &id,
+        EventKind::SlotTaken {
+            pool: pool.name.clone(),
+            slot,
+        },
+    ));
+    inner.track(CallSummary {
+        call_id: id.clone(),
+        direction: "inbound".into(),
+        caller: caller.clone(),
+        callee: callee.clone(),
+        state: "ringing".into(),
+        route: Some(chosen.name.clone()),
+        slot: Some((pool.name.clone(), slot)),
+    });
+    let mut meta = CallMetadata::new(
+        &id,
+        BridgeDirection::Inbound,
+        caller.clone().unwrap_or_default(),
+        callee.clone().unwrap_or_default(),
+    );
+    meta.workflow_id = workflow_id.clone();
+    meta.headers = x_headers;
+    let ending = serve(&inner, &config, &mut call, &id, &pool, slot, meta).await;
+    if let Some(s) = inner.free_slot(&pool.name, &id) {
+        inner.emit(CallEvent::new(
+            &id,
+            EventKind::SlotFreed {
+                pool: pool.name.clone(),
+                slot: s,
+            },
+        ));
+    }
+    inner.untrack(&id);
+    let (ending, answered) = ending;
+    inner.emit(hangup_event(&id, &ending, answered, None));
+}
+
+/// The relay settings from `[media]`.
+pub(crate) fn shell_config(config: &StackConfig) -> ShellConfig {
+    let m = &config.media;
+    let mut shell = ShellConfig {
+        bind_ip: m.address,
+        ..ShellConfig::default()
+    };
+    shell.relay.rtp_timeout = (m.rtp_timeout_s > 0).then(|| Duration::from_secs(m.rtp_timeout_s));
+    shell
+}
+
+/// An idle slot, waiting (ringing) up to the pool's `busy.wait_ms` for one to free up.
+async fn take_slot(inner: &Inner, pool: &AgentPool, id: &str, call: &Call) -> Option<usize> {
+    if let Some(s) = inner.take_slot(&pool.name, id) {
+        return Some(s);
+    }
+    if pool.busy.wait_ms == 0 {
+        return None;
+    }
+    let _ = call.ring();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(pool.busy.wait_ms);
+    loop {
+        let freed = inner.slot_freed.notified();
+        if let Some(s) = inner.take_slot(&pool.name, id) {
+            return Some(s);
+        }
+        if tokio::time::timeout_at(deadline, freed).await.is_err() {
+            return inner.take_slot(&pool.name, id);
+        }
+    }
+}
+
+pub(crate) fn bridge_config(pool: &AgentPool) -> BridgeConfig {
+    BridgeConfig::new(Protocol::default_for(protocol_kind(pool.protocol)))
+}
+
+/// Connects the agent, answers, and runs the media until either side ends. Returns how
+/// it ended and when it was answered.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    inner: &Inner,
+    config: &StackConfig,
+    call: &mut Call,
+    id: &str,
+    pool: &AgentPool,
+    slot: usize,
+    meta: CallMetadata,
+) -> (Ending, Option<Instant>) {
+    let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
+        sip_code,
+        reason: reason.to_owned(),
+        cause: Some(cause),
+        by: "system",
+    };
+    // The agent first: a caller is never answered into silence.
+    let url = pool.url_for(slot);
+    let leg = match connect(&ClientConfig::new(&url), bridge_config(pool), meta).await {
+        Ok(leg) => leg,
+        Err(error) => {
+            tracing::warn!(call_id = id, url, %error, "stack: agent unreachable");
+            let _ = call.reject(503, "Service Unavailable", Some(Q850::TEMPORARY_FAILURE));
+            return (
+                system(503, "Service Unavailable", Q850::TEMPORARY_FAILURE),
+                None,
+            );
+        }
+    };
+    let (agent_tx, agent_rx) = leg.split();
+
+    let media_cfg = &config.media;
+    let shell = shell_config(config);
+    // The peer's address is learnt from the agreed SDP after the answer.
+    let setup = LegSetup::default();
+    let (relay, endpoint, relay_events) = match spawn_endpoint(&inner.ports, shell, setup) {
+        Ok(x) => x,
+        Err(error) => {
+            tracing::error!(call_id = id, %error, "stack: no RTP port");
+            let _ = agent_tx.hangup();
+            let _ = call.reject(503, "Service Unavailable", Some(Q850::new(47)));
+            return (system(503, "Service Unavailable", Q850::new(47)), None);
+        }
+    };
+    let Some(local) = relay.local(freya_media::relay::LegId::A) else {
+        let _ = agent_tx.hangup();
+        let _ = call.reject(500, "Server Internal Error", Some(Q850::new(47)));
+        return (system(500, "Server Internal Error", Q850::new(47)), None);
+    };
+    let sdp_ip = media_cfg
+        .external_media_address
+        .unwrap_or(media_cfg.address);
+    let mut caps = Capabilities::new(sdp_ip, local.rtp.port());
+    if let Some(p) = &call.info().peer {
+        caps.codecs = p
+            .codecs
+            .iter()
+            .filter_map(|c| match c.as_str() {
+                "alaw" => Some(freya_sip::sdp::Codec::Pcma),
+                "ulaw" => Some(freya_sip::sdp::Codec::Pcmu),
+                _ => None,
+            })
+            .collect();
+    }
+    if let Err(error) = call.answer(caps) {
+        tracing::info!(call_id = id, %error, "stack: answer refused (no common codec?)");
+        let _ = agent_tx.hangup();
+        let _ = relay.close().await;
+        // The layer answered 488 itself; its Ended event follows.
+        let end = wait_end(call).await;
+        return (
+            end.map_or_else(
+                || system(488, "Not Acceptable Here", Q850::new(65)),
+                |e| Ending::from_end(&e),
+            ),
+            None,
+        );
+    }
+    let answered = Instant::now();
+    inner.emit(CallEvent::new(id, EventKind::Answered {}));
+    let Some(agreed) = call.negotiated() else {
+        let _ = agent_tx.hangup();
+        let _ = call.hangup(Some(Q850::new(47)));
+        let _ = relay.close().await;
+        return (
+            system(500, "Server Internal Error", Q850::new(47)),
+            Some(answered),
+        );
+    };
+    let ending = pump(
+        inner,
+        call,
+        id,
+        (agent_tx, agent_rx),
+        relay,
+        endpoint,
+        relay_events,
+        &agreed,
+    )
+    .await;
+    (ending, Some(answered))
+}
+
+/// Runs a connected call's media between its RTP (through the relay) and the agent, and
+/// its signaling events, until one side ends; closes the relay.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn pump(
+    inner: &Inner,
+    call: &mut Call,
+    id: &str,
+    (agent_tx, mut agent_rx): (LegSender, LegReceiver),
+    relay: RelayHandle,
+    endpoint: MediaEndpoint,
+    mut relay_events: RelayEvents,
+    agreed: &Negotiated,
+) -> Ending {
+    let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
+        sip_code,
+        reason: reason.to_owned(),
+        cause: Some(cause),
+        by: "system",
+    };
+    let _ = relay.update_remote(freya_media::relay::LegId::A, remote_media(agreed));
+    let mut media = CallMedia::new(agreed, uuid::Uuid::new_v4().as_u64_pair().0);
+    let (mut from_caller, to_caller) = endpoint.split();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let ending = loop {
+        tokio::select! {
+            packet = from_caller.recv() => {
+                let Some(MediaPacket::Rtp(p)) = packet else { continue };
+                let now = Instant::now();
+                if let Inbound::Audio(pcm) = media.receive(now, &p) {
+                    let _ = agent_tx.send_audio(&pcm);
+                }
+                while let Some(d) = media.poll_dtmf(now) {
+                    if let Some(digit) = d.code.to_char() {
+                        let _ = agent_tx.send_dtmf(digit, d.duration_ms);
+                        inner.emit(CallEvent::new(id, EventKind::Dtmf { digit: digit.to_string(), via: "rfc4733".into() }));
+                    }
+                }
+            }
+            out = agent_rx.recv() => match out {
+                Some(LegOutput::Frame(f)) => {
+                    let _ = to_caller.try_send(media.packet(&f.samples));
+                }
+                Some(LegOutput::Event(BridgeEvent::AgentHangup { reason })) => {
+                    tracing::info!(call_id = id, ?reason, "stack: the agent hung up");
+                    let _ = call.hangup(None);
+                    let end = wait_end(call).await;
+                    break end.map_or_else(|| system(200, "OK", Q850::NORMAL_CALL_CLEARING), |e| Ending { by: "agent", ..Ending::from_end(&e) });
+                }
+                Some(LegOutput::Event(BridgeEvent::Closed { reason })) => {
+                    break agent_gone(call, id, &format!("{reason:?}")).await;
+                }
+                None => break agent_gone(call, id, "the leg ended").await,
+                Some(_) => {}
+            },
+            ev = call.next_event() => match ev {
+                Some(DialogEvent::Dtmf { dtmf, .. }) => {
+                    let _ = agent_tx.send_dtmf(dtmf.digit, dtmf.duration_ms.unwrap_or(100));
+                    inner.emit(CallEvent::new(id, EventKind::Dtmf { digit: dtmf.digit.to_string(), via: "info".into() }));
+                }
+                Some(DialogEvent::MediaUpdated { media: m, .. }) => {
+                    let _ = relay.update_remote(freya_media::relay::LegId::A, remote_media(&m));
+                }
+                Some(DialogEvent::Ended { end, .. }) => {
+                    let _ = agent_tx.hangup();
+                    break Ending::from_end(&end);
+                }
+                Some(_) => {}
+                None => break system(500, "Server Internal Error", Q850::new(41)),
+            },
+            ev = relay_events.recv() => {
+                if let Some(ShellEvent::Relay(RelayEvent::RtpTimeout { leg: freya_media::relay::LegId::A, .. })) = ev {
+                    tracing::warn!(call_id = id, "stack: RTP timeout: hanging up");
+                    let _ = agent_tx.hangup();
+                    let _ = call.hangup(Some(Q850::RECOVERY_ON_TIMER_EXPIRY));
+                    let end = wait_end(call).await;
+                    break end.map_or_else(|| system(408, "Request Timeout", Q850::RECOVERY_ON_TIMER_EXPIRY), |e| Ending { by: "system", ..Ending::from_end(&e) });
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                while let Some(d) = media.poll_dtmf(now) {
+                    if let Some(digit) = d.code.to_char() {
+                        let _ = agent_tx.send_dtmf(digit, d.duration_ms);
+                        inner.emit(CallEvent::new(id, EventKind::Dtmf { digit: digit.to_string(), via: "rfc4733".into() }));
+                    }
+                }
+            }
+        }
+    };
+    drop(to_caller);
+    let _ = relay.close().await;
+    ending
+}
+
+/// The agent's socket closed without a hangup request: the caller is hung up with
+/// Q.850 41 (temporary failure) and the end reported as the agent's.
+async fn agent_gone(call: &mut Call, id: &str, reason: &str) -> Ending {
+    tracing::warn!(call_id = id, reason, "stack: the agent's socket closed");
+    let _ = call.hangup(Some(Q850::TEMPORARY_FAILURE));
+    match wait_end(call).await {
+        Some(e) => Ending {
+            by: "agent",
+            ..Ending::from_end(&e)
+        },
+        None => Ending {
+            sip_code: 200,
+            reason: "OK".into(),
+            cause: Some(Q850::TEMPORARY_FAILURE),
+            by: "agent",
+        },
+    }
+}
+
+/// The call's end event (other events dropped), bounded so a lost BYE never hangs us.
+pub(crate) async fn wait_end(call: &mut Call) -> Option<CallEnd> {
+    let wait = async {
+        while let Some(ev) = call.next_event().await {
+            if let DialogEvent::Ended { end, .. } = ev {
+                return Some(end);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(40), wait)
+        .await
+        .ok()
+        .flatten()
+}

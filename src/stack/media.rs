@@ -1,0 +1,173 @@
+//! The translation between a call's RTP (G.711 at 8 kHz, RFC 4733 telephone-event) and
+//! an agent bridge's 16-bit PCM frames — pure code, one instance per call. The relay
+//! (latching, bleed protection) is in front; this only decodes, encodes and numbers.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use freya_media::codec::G711Law;
+use freya_media::dtmf::{DtmfEvent, DtmfReceiver};
+use freya_media::relay::{Direction as MediaDirection, RemoteMedia};
+use freya_media::rtp::{RtpHeader, RtpPacket};
+use freya_sip::sdp::{Codec, Direction, Negotiated};
+
+/// What one received RTP packet gave.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inbound {
+    /// Decoded audio: 8 kHz 16-bit samples (160 for 20 ms).
+    Audio(Vec<i16>),
+    /// Nothing yet (a telephone-event packet mid-digit, a duplicate).
+    Nothing,
+    /// A payload type the SDP did not agree: dropped, counted.
+    Foreign(u8),
+}
+
+/// One call's codec state: the agreed payload types, our outgoing RTP stream's numbering
+/// (RFC 3550 §5.1: random SSRC and initial sequence/timestamp), and the RFC 4733 receiver.
+pub(crate) struct CallMedia {
+    law: G711Law,
+    payload_type: u8,
+    telephone_event: Option<u8>,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    first: bool,
+    dtmf: DtmfReceiver,
+    pub(crate) foreign: u64,
+}
+
+impl CallMedia {
+    pub(crate) fn new(agreed: &Negotiated, seed: u64) -> CallMedia {
+        CallMedia {
+            law: match agreed.codec {
+                Codec::Pcma => G711Law::Alaw,
+                _ => G711Law::Ulaw,
+            },
+            payload_type: agreed.payload_type,
+            telephone_event: agreed.telephone_event,
+            ssrc: seed as u32,
+            seq: (seed >> 32) as u16,
+            ts: (seed >> 16) as u32,
+            first: true,
+            dtmf: DtmfReceiver::new(8000),
+            foreign: 0,
+        }
+    }
+
+    /// Takes a received packet.
+    pub(crate) fn receive(&mut self, now: Instant, p: &RtpPacket) -> Inbound {
+        let pt = p.payload_type();
+        if pt == self.payload_type {
+            let mut out = Vec::with_capacity(p.payload().len());
+            self.law.decode_into(p.payload(), &mut out);
+            return Inbound::Audio(out);
+        }
+        if Some(pt) == self.telephone_event {
+            if let Err(error) =
+                self.dtmf
+                    .handle_payload(now, p.marker(), p.timestamp(), p.payload())
+            {
+                tracing::debug!(%error, "stack: telephone-event packet refused");
+            }
+            return Inbound::Nothing;
+        }
+        self.foreign += 1;
+        Inbound::Foreign(pt)
+    }
+
+    /// Digits finished so far (RFC 4733: one per event, whatever the end retransmits).
+    pub(crate) fn poll_dtmf(&mut self, now: Instant) -> Option<DtmfEvent> {
+        self.dtmf.handle_timeout(now);
+        self.dtmf.poll_event()
+    }
+
+    /// One frame of PCM (8 kHz, normally 160 samples = 20 ms) as the next RTP packet.
+    pub(crate) fn packet(&mut self, samples: &[i16]) -> Bytes {
+        let mut payload = Vec::with_capacity(samples.len());
+        self.law.encode_into(samples, &mut payload);
+        let mut h = RtpHeader::new(self.payload_type, self.seq, self.ts, self.ssrc);
+        h.marker = self.first;
+        self.first = false;
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(samples.len() as u32);
+        let mut out = BytesMut::with_capacity(12 + payload.len());
+        // Writing a plain header cannot fail (no CSRCs, no extension).
+        let _ = h.write(&payload, &mut out);
+        out.freeze()
+    }
+}
+
+/// What the relay should know of the peer from the agreed SDP.
+pub(crate) fn remote_media(agreed: &Negotiated) -> RemoteMedia {
+    let direction = match agreed.direction {
+        // Our direction mirrored: if we only send, the peer only receives.
+        Direction::SendOnly => MediaDirection::RecvOnly,
+        Direction::RecvOnly => MediaDirection::SendOnly,
+        Direction::Inactive => MediaDirection::Inactive,
+        _ => MediaDirection::SendRecv,
+    };
+    let addr: Option<SocketAddr> = Some(agreed.remote_rtp);
+    RemoteMedia {
+        addr,
+        rtcp: agreed.remote_rtcp,
+        rtcp_mux: agreed.rtcp_mux,
+        direction,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreed(codec: Codec) -> Negotiated {
+        Negotiated {
+            media_index: 0,
+            codec,
+            payload_type: codec.static_payload_type(),
+            telephone_event: Some(101),
+            remote_rtp: "127.0.0.1:4000".parse().unwrap(),
+            remote_rtcp: None,
+            rtcp_mux: false,
+            direction: Direction::SendRecv,
+            ptime: 20,
+            remote_hold: false,
+        }
+    }
+
+    #[test]
+    fn packets_number_and_round_trip() {
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            let mut m = CallMedia::new(&agreed(codec), 0x1234_5678_9abc_def0);
+            let tone: Vec<i16> = (0..160)
+                .map(|i| (8000.0 * (i as f64 * 0.785).sin()) as i16)
+                .collect();
+            let a = RtpPacket::parse(m.packet(&tone)).unwrap();
+            let b = RtpPacket::parse(m.packet(&tone)).unwrap();
+            assert!(a.marker() && !b.marker());
+            assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
+            assert_eq!(b.timestamp(), a.timestamp().wrapping_add(160));
+            assert_eq!(a.payload_type(), codec.static_payload_type());
+            let Inbound::Audio(back) = m.receive(Instant::now(), &a) else {
+                panic!("audio expected")
+            };
+            // G.711 keeps 8000-amplitude samples within a few percent.
+            for (x, y) in tone.iter().zip(&back) {
+                assert!((i32::from(*x) - i32::from(*y)).abs() <= 260, "{x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_payload_types_are_counted() {
+        let mut m = CallMedia::new(&agreed(Codec::Pcmu), 1);
+        let mut out = BytesMut::new();
+        RtpHeader::new(18, 1, 1, 1)
+            .write(&[0; 20], &mut out)
+            .unwrap();
+        let p = RtpPacket::parse(out.freeze()).unwrap();
+        assert_eq!(m.receive(Instant::now(), &p), Inbound::Foreign(18));
+        assert_eq!(m.foreign, 1);
+    }
+}

@@ -1,0 +1,249 @@
+//! [`Stack`]: freya-sip's user agent and freya-media's relay and bridge wired together
+//! from one [`StackConfig`]: trunk calls routed to voice-agent slots, events out, hot
+//! reload. Host-neutral: config in, events out, async handles (the Python and Node
+//! bindings expose this).
+
+mod agents;
+mod call;
+mod media;
+mod outbound;
+
+pub use outbound::OriginateRequest;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use freya_media::relay::{PortPool, SharedPortPool};
+use freya_sip::ua::{IncomingCalls, UserAgent};
+
+use crate::config::StackConfig;
+use crate::event::CallEvent;
+use crate::slots::SlotPool;
+use crate::StackError;
+
+/// A call as `freya-stack ctl show calls` lists it.
+///
+/// ```
+/// use freya::stack::CallSummary;
+/// let c = CallSummary { call_id: "u".into(), direction: "inbound".into(), caller: None, callee: None,
+///     state: "answered".into(), route: Some("default".into()), slot: Some(("echo".into(), 3)) };
+/// assert_eq!(serde_json::to_value(&c).unwrap()["slot"][1], 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallSummary {
+    /// The freya call UUID.
+    pub call_id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// The caller.
+    pub caller: Option<String>,
+    /// The callee.
+    pub callee: Option<String>,
+    /// `ringing`, `answered`.
+    pub state: String,
+    /// The route that took it.
+    pub route: Option<String>,
+    /// The agent pool and slot it holds.
+    pub slot: Option<(String, usize)>,
+}
+
+/// What the stack's tasks share.
+pub(crate) struct Inner {
+    config: Mutex<Arc<StackConfig>>,
+    pub(crate) ua: UserAgent,
+    pub(crate) ports: SharedPortPool,
+    pools: Mutex<HashMap<String, SlotPool>>,
+    calls: Mutex<HashMap<String, CallSummary>>,
+    events: broadcast::Sender<CallEvent>,
+    /// Wakes calls waiting for a slot.
+    pub(crate) slot_freed: tokio::sync::Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    pub(crate) fn config(&self) -> Arc<StackConfig> {
+        lock(&self.config).clone()
+    }
+
+    pub(crate) fn emit(&self, event: CallEvent) {
+        event.log();
+        // No subscriber is not an error: events are also in the log.
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn take_slot(&self, pool: &str, call: &str) -> Option<usize> {
+        lock(&self.pools).get_mut(pool)?.take(call)
+    }
+
+    pub(crate) fn free_slot(&self, pool: &str, call: &str) -> Option<usize> {
+        let r = lock(&self.pools).get_mut(pool).and_then(|p| p.free(call));
+        self.slot_freed.notify_waiters();
+        r
+    }
+
+    pub(crate) fn track(&self, summary: CallSummary) {
+        lock(&self.calls).insert(summary.call_id.clone(), summary);
+    }
+
+    pub(crate) fn untrack(&self, call_id: &str) {
+        lock(&self.calls).remove(call_id);
+    }
+}
+
+/// The running stack. Cloning gives another handle.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), freya::StackError> {
+/// let config = freya::config::StackConfig::from_toml(freya::config::DEFAULT_CONFIG)?;
+/// let stack = freya::stack::Stack::start(config).await?;
+/// let mut events = stack.subscribe();
+/// while let Ok(ev) = events.recv().await {
+///     println!("{}", serde_json::to_string(&ev).unwrap());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Stack {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("sip", &self.inner.ua.local_addr())
+            .finish()
+    }
+}
+
+impl Stack {
+    /// Binds SIP, the RTP port range and the built-in agents, and starts taking calls.
+    ///
+    /// # Errors
+    /// [`StackError::Config`] for an invalid config (or a port range the pool refuses);
+    /// [`StackError::Sip`] when the SIP sockets cannot be bound; [`StackError::Io`] when a
+    /// built-in agent cannot listen.
+    pub async fn start(config: StackConfig) -> Result<Stack, StackError> {
+        config.validate()?;
+        let m = &config.media;
+        let ports =
+            PortPool::new(m.rtp_port_start..=m.rtp_port_end).map_err(|e| StackError::Config {
+                key: "media.rtp_port_start".into(),
+                reason: e.to_string(),
+            })?;
+        agents::start_builtin(&config).await?;
+        let (ua, incoming) = UserAgent::bind(config.ua()).await?;
+        let pools = config
+            .agents
+            .iter()
+            .map(|a| (a.name.clone(), SlotPool::new(a.name.clone(), a.slots)))
+            .collect();
+        let (events, _) = broadcast::channel(4096);
+        let inner = Arc::new(Inner {
+            config: Mutex::new(Arc::new(config)),
+            ua,
+            ports: SharedPortPool::new(ports),
+            pools: Mutex::new(pools),
+            calls: Mutex::new(HashMap::new()),
+            events,
+            slot_freed: tokio::sync::Notify::new(),
+        });
+        tokio::spawn(accept(inner.clone(), incoming));
+        Ok(Stack { inner })
+    }
+
+    /// Where SIP listens.
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.inner.ua.local_addr()
+    }
+
+    /// A stream of every call event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CallEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<StackConfig> {
+        self.inner.config()
+    }
+
+    /// Swaps in `config` for new calls (hot reload): trunks, endpoints, routes, agent
+    /// pools and policies. Live calls keep their route, slot and media untouched.
+    ///
+    /// # Errors
+    /// [`StackError::Config`] when `config` is invalid or changes what cannot change
+    /// without a restart (SIP and RTP addresses); the running config then stays.
+    pub fn reload(&self, config: StackConfig) -> Result<(), StackError> {
+        config.validate()?;
+        let old = self.inner.config();
+        if old.media != config.media {
+            return Err(StackError::Config {
+                key: "media".into(),
+                reason: "RTP addresses and ports cannot change on reload; restart instead".into(),
+            });
+        }
+        self.inner.ua.reload(config.ua())?;
+        {
+            let mut pools = lock(&self.inner.pools);
+            for a in &config.agents {
+                pools
+                    .entry(a.name.clone())
+                    .or_insert_with(|| SlotPool::new(a.name.clone(), 0))
+                    .resize(a.slots);
+            }
+        }
+        *lock(&self.inner.config) = Arc::new(config);
+        tracing::info!("stack: configuration reloaded; live calls untouched");
+        Ok(())
+    }
+
+    /// Places an outbound call (see [`OriginateRequest`]); returns its freya UUID once the
+    /// INVITE is on its way. Progress, answer and the end come as events.
+    ///
+    /// # Errors
+    /// [`StackError::Busy`] when the pool has no idle slot; [`StackError::Sip`] for a
+    /// target or header refused (nothing sent); [`StackError::Media`] without RTP ports.
+    pub async fn originate(&self, req: OriginateRequest) -> Result<String, StackError> {
+        outbound::originate(self.inner.clone(), req).await
+    }
+
+    /// The calls alive now.
+    pub fn calls(&self) -> Vec<CallSummary> {
+        let mut v: Vec<CallSummary> = lock(&self.inner.calls).values().cloned().collect();
+        v.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        v
+    }
+
+    /// Every pool's slots: the call on each (`None` = idle).
+    pub fn slots(&self) -> Vec<(String, Vec<Option<String>>)> {
+        let pools = lock(&self.inner.pools);
+        let mut v: Vec<_> = pools
+            .values()
+            .map(|p| (p.name().to_owned(), p.slots().to_vec()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// The SIP user agent underneath (counters, registrations).
+    pub fn ua(&self) -> &UserAgent {
+        &self.inner.ua
+    }
+
+    /// Stops taking calls and closes the SIP sockets.
+    pub async fn shutdown(&self) {
+        self.inner.ua.shutdown().await;
+    }
+}
+
+async fn accept(inner: Arc<Inner>, mut incoming: IncomingCalls) {
+    while let Some(call) = incoming.next().await {
+        tokio::spawn(call::inbound(inner.clone(), call));
+    }
+}

@@ -1,0 +1,265 @@
+//! Outbound calls (`POST /calls`, [`Stack::originate`](super::Stack::originate)): an
+//! INVITE carrying `X-Freya-Direction: outbound`, `X-Freya-Call-Id` and
+//! `X-Freya-Workflow-Id` plus the caller's headers; on answer the callee is bridged to an
+//! agent slot taken before dialing; every outcome is an event with the SIP code and the
+//! Q.850 cause.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use freya_media::bridge::{connect, CallMetadata, ClientConfig, Direction as BridgeDirection};
+use freya_media::relay::{spawn_endpoint, LegId, LegSetup};
+use freya_sip::dialog::{DialogEvent, Q850};
+use freya_sip::sdp::Capabilities;
+use freya_sip::ua::{Call, Originate};
+
+use super::call::{bridge_config, hangup_event, pump, shell_config, wait_end, Ending};
+use super::{CallSummary, Inner};
+use crate::event::{CallEvent, EventKind};
+use crate::StackError;
+
+/// An outbound call to place.
+///
+/// ```
+/// let r: freya::stack::OriginateRequest = serde_json::from_str(
+///     r#"{"to": "+14155550100", "trunk": "carrier", "workflow_id": "wf-7",
+///         "headers": [["X-Campaign", "spring sale"]]}"#).unwrap();
+/// assert_eq!(r.headers[0].1, "spring sale");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginateRequest {
+    /// A number (sent through `trunk`) or a SIP URI.
+    pub to: String,
+    /// The caller id (number, or a whole From value).
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// The trunk to call through.
+    #[serde(default)]
+    pub trunk: Option<String>,
+    /// The workflow (sent as `X-Freya-Workflow-Id`, handed to the agent).
+    #[serde(default)]
+    pub workflow_id: Option<String>,
+    /// Extra headers, sent byte-exact in this order; names must be tokens.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The agent pool that takes the answered call (default: the first pool).
+    #[serde(default)]
+    pub agents: Option<String>,
+}
+
+/// Places the call; returns its freya UUID once the INVITE is on its way.
+pub(crate) async fn originate(
+    inner: Arc<Inner>,
+    req: OriginateRequest,
+) -> Result<String, StackError> {
+    let config = inner.config();
+    let pool = match &req.agents {
+        Some(name) => config.agents.iter().find(|a| &a.name == name),
+        None => config.agents.first(),
+    }
+    .cloned()
+    .ok_or_else(|| StackError::Config {
+        key: "agents".into(),
+        reason: format!(
+            "{:?}: no such agent pool",
+            req.agents.as_deref().unwrap_or("(first)")
+        ),
+    })?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let slot = inner.take_slot(&pool.name, &id).ok_or(StackError::Busy {
+        pool: pool.name.clone(),
+    })?;
+    let release = |inner: &Inner| {
+        inner.free_slot(&pool.name, &id);
+    };
+    let (relay, endpoint, relay_events) =
+        match spawn_endpoint(&inner.ports, shell_config(&config), LegSetup::default()) {
+            Ok(x) => x,
+            Err(e) => {
+                release(&inner);
+                return Err(StackError::Media(e.to_string()));
+            }
+        };
+    let Some(local) = relay.local(LegId::A) else {
+        release(&inner);
+        return Err(StackError::Media("the relay has no socket leg".into()));
+    };
+    let m = &config.media;
+    let caps = Capabilities::new(
+        m.external_media_address.unwrap_or(m.address),
+        local.rtp.port(),
+    );
+    let mut o = Originate::new(&req.to, caps)
+        .header("X-Freya-Direction", "outbound")
+        .header("X-Freya-Call-Id", &id);
+    if let Some(wf) = &req.workflow_id {
+        o = o.header("X-Freya-Workflow-Id", wf);
+    }
+    for (n, v) in &req.headers {
+        o = o.header(n, v);
+    }
+    o.trunk = req.trunk.clone();
+    o.caller_id = req.caller_id.clone();
+    let call = match inner.ua.originate(o).await {
+        Ok(c) => c,
+        Err(e) => {
+            release(&inner);
+            let _ = relay.close().await;
+            return Err(e.into());
+        }
+    };
+    let x_headers: Vec<(String, String)> = call
+        .info()
+        .invite
+        .headers()
+        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("X-"))
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect();
+    inner.emit(CallEvent::new(
+        &id,
+        EventKind::Started {
+            direction: "outbound".into(),
+            caller: req.caller_id.clone(),
+            callee: Some(req.to.clone()),
+            trunk: req.trunk.clone(),
+            workflow_id: req.workflow_id.clone(),
+            route: None,
+            sip_call_id: call.info().call_id.clone(),
+            headers: x_headers.clone(),
+        },
+    ));
+    inner.emit(CallEvent::new(
+        &id,
+        EventKind::SlotTaken {
+            pool: pool.name.clone(),
+            slot,
+        },
+    ));
+    inner.track(CallSummary {
+        call_id: id.clone(),
+        direction: "outbound".into(),
+        caller: req.caller_id.clone(),
+        callee: Some(req.to.clone()),
+        state: "calling".into(),
+        route: None,
+        slot: Some((pool.name.clone(), slot)),
+    });
+    let task_id = id.clone();
+    tokio::spawn(async move {
+        let id = task_id;
+        let mut meta = CallMetadata::new(
+            &id,
+            BridgeDirection::Outbound,
+            req.caller_id.clone().unwrap_or_default(),
+            req.to.clone(),
+        );
+        meta.workflow_id = req.workflow_id.clone();
+        meta.headers = x_headers;
+        let (ending, answered) = follow(
+            &inner,
+            call,
+            &id,
+            &pool,
+            slot,
+            meta,
+            relay,
+            endpoint,
+            relay_events,
+        )
+        .await;
+        if let Some(s) = inner.free_slot(&pool.name, &id) {
+            inner.emit(CallEvent::new(
+                &id,
+                EventKind::SlotFreed {
+                    pool: pool.name.clone(),
+                    slot: s,
+                },
+            ));
+        }
+        inner.untrack(&id);
+        inner.emit(hangup_event(&id, &ending, answered, None));
+    });
+    Ok(id)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    inner: &Inner,
+    mut call: Call,
+    id: &str,
+    pool: &crate::config::AgentPool,
+    slot: usize,
+    meta: CallMetadata,
+    relay: freya_media::relay::RelayHandle,
+    endpoint: freya_media::relay::MediaEndpoint,
+    relay_events: freya_media::relay::RelayEvents,
+) -> (Ending, Option<Instant>) {
+    loop {
+        match call.next_event().await {
+            Some(DialogEvent::Progress { status, .. }) => {
+                inner.emit(CallEvent::new(id, EventKind::Ringing { sip_code: status }));
+            }
+            Some(DialogEvent::Answered { media, .. }) => {
+                let answered = Instant::now();
+                inner.emit(CallEvent::new(id, EventKind::Answered {}));
+                let url = pool.url_for(slot);
+                let leg = match connect(&ClientConfig::new(&url), bridge_config(pool), meta).await {
+                    Ok(leg) => leg,
+                    Err(error) => {
+                        tracing::warn!(call_id = id, url, %error, "stack: agent unreachable: hanging up");
+                        let _ = call.hangup(Some(Q850::TEMPORARY_FAILURE));
+                        let _ = relay.close().await;
+                        let end = wait_end(&mut call).await;
+                        return (
+                            end.map_or(
+                                Ending {
+                                    sip_code: 200,
+                                    reason: "OK".into(),
+                                    cause: Some(Q850::TEMPORARY_FAILURE),
+                                    by: "system",
+                                },
+                                |e| Ending {
+                                    by: "system",
+                                    ..Ending::from_end(&e)
+                                },
+                            ),
+                            Some(answered),
+                        );
+                    }
+                };
+                let ending = pump(
+                    inner,
+                    &mut call,
+                    id,
+                    leg.split(),
+                    relay,
+                    endpoint,
+                    relay_events,
+                    &media,
+                )
+                .await;
+                return (ending, Some(answered));
+            }
+            Some(DialogEvent::Ended { end, .. }) => {
+                let _ = relay.close().await;
+                return (Ending::from_end(&end), None);
+            }
+            Some(_) => {}
+            None => {
+                let _ = relay.close().await;
+                return (
+                    Ending {
+                        sip_code: 500,
+                        reason: "Server Internal Error".into(),
+                        cause: Some(Q850::new(41)),
+                        by: "system",
+                    },
+                    None,
+                );
+            }
+        }
+    }
+}
