@@ -18,8 +18,9 @@ cd "$ROOT" || exit 1
 
 # Debian packages the tests need beyond the base machine (Rust, gcc, Python 3.9+, Node 20+).
 # sox: independent G.711 reference for freya-media's codec tests.
-# sip-tester: SIPp, the SIP peer of the transport interop tests.
-APT_PACKAGES=(sox sip-tester)
+# sip-tester: SIPp, the SIP peer of the transport and UA interop tests.
+# baresip: the softphone of the UA interop tests (a call each way, tones checked).
+APT_PACKAGES=(sox sip-tester baresip)
 
 VENV="$ROOT/.venv"
 PY_REQUIREMENTS="$ROOT/freya-py/requirements-dev.txt"

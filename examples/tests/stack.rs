@@ -503,3 +503,224 @@ fn a_pipecat_agent_as_the_slot_echoes_the_caller() {
     );
     assert!(body.contains("wf-pipecat"), "{body}");
 }
+
+/// Frequency of one channel of a stereo WAV (0 = left, caller; 1 = right, agent).
+fn channel_hz(path: &std::path::Path, channel: usize) -> f64 {
+    let mut r = hound::WavReader::open(path).unwrap();
+    assert_eq!(r.spec().channels, 2);
+    let all: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).collect();
+    let mono: Vec<i16> = all.chunks_exact(2).map(|f| f[channel]).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ch.wav");
+    let mut w = hound::WavWriter::create(
+        &p,
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .unwrap();
+    for s in mono {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    tone_hz(&p).0
+}
+
+#[test]
+fn a_recorded_route_writes_a_stereo_wav_named_by_the_call_id() {
+    let rec = tempfile::tempdir().unwrap();
+    let text = config(
+        1,
+        "{ status = 503 }",
+        &format!("[recording]\ndir = {:?}\nstereo = true\n", rec.path()),
+    )
+    .replace(
+        "name = \"default\"\nagents = \"echo\"",
+        "name = \"default\"\nagents = \"echo\"\nrecord = true",
+    );
+    let s = start(&text);
+    let ev = events(&s);
+    let out = call(&s, &["--duration", "2", "--tone", "700"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let hangup = loop {
+        let v = ev.recv_timeout(Duration::from_secs(5)).unwrap();
+        if v["event"] == "hangup" {
+            break v;
+        }
+    };
+    let id = hangup["call_id"].as_str().unwrap();
+    let path = std::path::PathBuf::from(
+        hangup["recording"]
+            .as_str()
+            .expect("the hangup lists the recording"),
+    );
+    assert_eq!(path, rec.path().join(format!("{id}.wav")));
+    // Caller left, agent right: both carry the caller's 700 Hz (the agent echoes it).
+    let left = channel_hz(&path, 0);
+    let right = channel_hz(&path, 1);
+    assert!((left - 700.0).abs() < 5.0, "caller channel {left} Hz");
+    assert!((right - 700.0).abs() < 5.0, "agent channel {right} Hz");
+}
+
+/// A child process killed when dropped (a failing test leaves nothing running).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn listener(
+    args: &[&str],
+) -> (
+    Killed,
+    String,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut l = Command::new(env!("CARGO_BIN_EXE_sip-ua"))
+        .args(["listen", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(l.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let addr = first["address"].as_str().unwrap().to_owned();
+    (Killed(l), addr, lines)
+}
+
+#[test]
+fn a_b2bua_route_bridges_two_sip_legs_with_media_through_freya() {
+    let dir = tempfile::tempdir().unwrap();
+    let far_heard = dir.path().join("far.wav");
+    let (far, far_addr, mut far_lines) =
+        listener(&["--tone", "440", "--record", far_heard.to_str().unwrap()]);
+    let text = config(1, "{ status = 503 }", "").replace(
+        "name = \"default\"\nagents = \"echo\"",
+        &format!("name = \"default\"\nuri = \"sip:far@{far_addr}\""),
+    );
+    let s = start(&text);
+    let ev = events(&s);
+    let heard = dir.path().join("caller.wav");
+    let out = call(
+        &s,
+        &[
+            "--duration",
+            "2",
+            "--tone",
+            "1000",
+            "--record",
+            heard.to_str().unwrap(),
+            "--header",
+            "X-Freya-Workflow-Id: wf-b2b",
+            "--header",
+            "X-Carrier:  keep  me ",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The far end got our X- headers byte-exact, and media from freya, not from the caller.
+    let incoming: serde_json::Value = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&far_lines.next().unwrap().unwrap()).unwrap();
+        if v["event"] == "incoming" {
+            break v;
+        }
+    };
+    let x: Vec<(String, String)> = incoming["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_owned(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .filter(|(n, _)| n.starts_with("X-"))
+        .collect();
+    assert_eq!(x[0].0, "X-Freya-Call-Id");
+    assert_eq!(
+        &x[1..],
+        [
+            ("X-Freya-Workflow-Id".to_owned(), "wf-b2b".to_owned()),
+            ("X-Carrier".to_owned(), "keep  me".to_owned()),
+        ]
+    );
+    // Wait for the far end's own end of the call (its recording is finished then).
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&far_lines.next().unwrap().unwrap()).unwrap();
+        if v["event"] == "media" {
+            break;
+        }
+    }
+    drop(far);
+    let (hz, _) = tone_hz(&heard);
+    assert!(
+        (hz - 440.0).abs() < 5.0,
+        "the caller heard {hz} Hz, not the far end's 440"
+    );
+    let (hz, _) = tone_hz(&far_heard);
+    assert!(
+        (hz - 1000.0).abs() < 5.0,
+        "the far end heard {hz} Hz, not the caller's 1000"
+    );
+    let kinds: Vec<String> = std::iter::from_fn(|| ev.recv_timeout(Duration::from_secs(3)).ok())
+        .map(|v| v["event"].as_str().unwrap().to_owned())
+        .take_while(|k| k != "hangup")
+        .collect();
+    assert_eq!(kinds, ["started", "answered"]);
+    let _ = x;
+}
+
+#[test]
+fn a_b2bua_leg_failure_reaches_the_caller_with_its_status_and_cause() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let far = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let Ok(m) = freya::sip::message::parse(bytes::Bytes::copy_from_slice(&buf[..n])) else {
+                continue;
+            };
+            if m.method() == Some("INVITE") {
+                let r = freya::sip::message::response_to(
+                    &m,
+                    603,
+                    "Decline",
+                    &[("Reason", "Q.850;cause=21;text=\"Call rejected\"")],
+                )
+                .unwrap();
+                let _ = sock.send_to(&r, from);
+            }
+        }
+    });
+    let text = config(1, "{ status = 503 }", "").replace(
+        "name = \"default\"\nagents = \"echo\"",
+        &format!("name = \"default\"\nuri = \"sip:far@{far}\""),
+    );
+    let s = start(&text);
+    let out = call(&s, &["--duration", "1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(6), "{stdout}");
+    let ended: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "ended")
+        .unwrap();
+    assert_eq!(ended["status"], 603);
+    assert_eq!(ended["q850_cause"], 21);
+    assert_eq!(ended["q850_text"], "Call rejected");
+}

@@ -9,6 +9,7 @@ use freya_media::bridge::{
     connect, BridgeConfig, BridgeEvent, CallMetadata, ClientConfig, Direction as BridgeDirection,
     LegOutput, LegReceiver, LegSender, Protocol,
 };
+use freya_media::record::{CallRecorder, Layout, RecordConfig, Side};
 use freya_media::relay::{
     spawn_endpoint, LegSetup, MediaEndpoint, MediaPacket, RelayEvent, RelayEvents, RelayHandle,
     ShellConfig, ShellEvent,
@@ -147,14 +148,36 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         );
         return;
     };
+    if chosen.uri.is_some() {
+        inner.track(CallSummary {
+            call_id: id.clone(),
+            direction: "inbound".into(),
+            caller: caller.clone(),
+            callee: callee.clone(),
+            state: "b2bua".into(),
+            route: Some(chosen.name.clone()),
+            slot: None,
+        });
+        let (ending, answered) =
+            super::b2bua::bridge(&inner, &config, &mut call, &id, &chosen, &x_headers).await;
+        inner.untrack(&id);
+        inner.emit(hangup_event(&id, &ending, answered, None));
+        return;
+    }
     let Some(pool) = chosen
         .agents
         .as_ref()
         .and_then(|p| config.agents.iter().find(|a| &a.name == p))
         .cloned()
     else {
-        // B2BUA routes (`uri`) are not served by this version of the stack.
-        refuse(&inner, &call, &id, 501, "Not Implemented", Q850::new(79));
+        refuse(
+            &inner,
+            &call,
+            &id,
+            500,
+            "Server Internal Error",
+            Q850::new(127),
+        );
         return;
     };
     inner.track(CallSummary {
@@ -205,7 +228,17 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
     );
     meta.workflow_id = workflow_id.clone();
     meta.headers = x_headers;
-    let ending = serve(&inner, &config, &mut call, &id, &pool, slot, meta).await;
+    let ending = serve(
+        &inner,
+        &config,
+        &mut call,
+        &id,
+        &pool,
+        slot,
+        meta,
+        chosen.record,
+    )
+    .await;
     if let Some(s) = inner.free_slot(&pool.name, &id) {
         inner.emit(CallEvent::new(
             &id,
@@ -216,8 +249,8 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         ));
     }
     inner.untrack(&id);
-    let (ending, answered) = ending;
-    inner.emit(hangup_event(&id, &ending, answered, None));
+    let (ending, answered, recording) = ending;
+    inner.emit(hangup_event(&id, &ending, answered, recording));
 }
 
 /// The relay settings from `[media]`.
@@ -267,7 +300,8 @@ async fn serve(
     pool: &AgentPool,
     slot: usize,
     meta: CallMetadata,
-) -> (Ending, Option<Instant>) {
+    record_it: bool,
+) -> (Ending, Option<Instant>, Option<String>) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
         reason: reason.to_owned(),
@@ -284,6 +318,7 @@ async fn serve(
             return (
                 system(503, "Service Unavailable", Q850::TEMPORARY_FAILURE),
                 None,
+                None,
             );
         }
     };
@@ -299,13 +334,21 @@ async fn serve(
             tracing::error!(call_id = id, %error, "stack: no RTP port");
             let _ = agent_tx.hangup();
             let _ = call.reject(503, "Service Unavailable", Some(Q850::new(47)));
-            return (system(503, "Service Unavailable", Q850::new(47)), None);
+            return (
+                system(503, "Service Unavailable", Q850::new(47)),
+                None,
+                None,
+            );
         }
     };
     let Some(local) = relay.local(freya_media::relay::LegId::A) else {
         let _ = agent_tx.hangup();
         let _ = call.reject(500, "Server Internal Error", Some(Q850::new(47)));
-        return (system(500, "Server Internal Error", Q850::new(47)), None);
+        return (
+            system(500, "Server Internal Error", Q850::new(47)),
+            None,
+            None,
+        );
     };
     let sdp_ip = media_cfg
         .external_media_address
@@ -334,6 +377,7 @@ async fn serve(
                 |e| Ending::from_end(&e),
             ),
             None,
+            None,
         );
     }
     let answered = Instant::now();
@@ -345,9 +389,11 @@ async fn serve(
         return (
             system(500, "Server Internal Error", Q850::new(47)),
             Some(answered),
+            None,
         );
     };
-    let ending = pump(
+    let recorder = record_it.then(|| start_recording(config, id)).flatten();
+    let (ending, recording) = pump(
         inner,
         call,
         id,
@@ -356,9 +402,10 @@ async fn serve(
         endpoint,
         relay_events,
         &agreed,
+        recorder,
     )
     .await;
-    (ending, Some(answered))
+    (ending, Some(answered), recording)
 }
 
 /// Runs a connected call's media between its RTP (through the relay) and the agent, and
@@ -373,7 +420,8 @@ pub(crate) async fn pump(
     endpoint: MediaEndpoint,
     mut relay_events: RelayEvents,
     agreed: &Negotiated,
-) -> Ending {
+    mut recorder: Option<CallRecorder>,
+) -> (Ending, Option<String>) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
         reason: reason.to_owned(),
@@ -391,8 +439,9 @@ pub(crate) async fn pump(
             packet = from_caller.recv() => {
                 let Some(MediaPacket::Rtp(p)) = packet else { continue };
                 let now = Instant::now();
-                if let Inbound::Audio(pcm) = media.receive(now, &p) {
+                                if let Inbound::Audio(pcm) = media.receive(now, &p) {
                     let _ = agent_tx.send_audio(&pcm);
+                    record(&mut recorder, id, Side::Caller, now, &pcm);
                 }
                 while let Some(d) = media.poll_dtmf(now) {
                     if let Some(digit) = d.code.to_char() {
@@ -402,8 +451,9 @@ pub(crate) async fn pump(
                 }
             }
             out = agent_rx.recv() => match out {
-                Some(LegOutput::Frame(f)) => {
+                                Some(LegOutput::Frame(f)) => {
                     let _ = to_caller.try_send(media.packet(&f.samples));
+                    record(&mut recorder, id, Side::Agent, f.at, &f.samples);
                 }
                 Some(LegOutput::Event(BridgeEvent::AgentHangup { reason })) => {
                     tracing::info!(call_id = id, ?reason, "stack: the agent hung up");
@@ -454,7 +504,47 @@ pub(crate) async fn pump(
     };
     drop(to_caller);
     let _ = relay.close().await;
-    ending
+    let recording = recorder.and_then(|r| match r.finalize() {
+        Ok(summary) => Some(summary.path.display().to_string()),
+        Err(error) => {
+            tracing::warn!(call_id = id, %error, "stack: the recording could not be finished");
+            None
+        }
+    });
+    (ending, recording)
+}
+
+/// Feeds the recording; a write error stops it (logged once) without touching the call.
+fn record(rec: &mut Option<CallRecorder>, id: &str, side: Side, at: Instant, samples: &[i16]) {
+    if let Some(r) = rec.as_mut() {
+        if let Err(error) = r.write_at(side, at, samples) {
+            tracing::warn!(call_id = id, %error, "stack: recording stopped");
+            *rec = None;
+        }
+    }
+}
+
+/// Starts the call's recording, `<recording.dir>/<call UUID>.wav`; `None` (logged) when
+/// the file cannot be created: the call goes on unrecorded.
+pub(crate) fn start_recording(config: &StackConfig, id: &str) -> Option<CallRecorder> {
+    let dir = &config.recording.dir;
+    if let Err(error) = std::fs::create_dir_all(dir) {
+        tracing::warn!(call_id = id, dir = %dir.display(), %error, "stack: no recording directory");
+        return None;
+    }
+    let mut rc = RecordConfig::new(dir);
+    rc.layout = if config.recording.stereo {
+        Layout::Stereo
+    } else {
+        Layout::Mono
+    };
+    match CallRecorder::create(&rc, id) {
+        Ok(r) => Some(r),
+        Err(error) => {
+            tracing::warn!(call_id = id, %error, "stack: recording not started");
+            None
+        }
+    }
 }
 
 /// The agent's socket closed without a hangup request: the caller is hung up with

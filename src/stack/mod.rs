@@ -4,6 +4,7 @@
 //! bindings expose this).
 
 mod agents;
+mod b2bua;
 mod call;
 mod media;
 mod outbound;

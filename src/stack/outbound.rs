@@ -15,7 +15,9 @@ use freya_sip::dialog::{DialogEvent, Q850};
 use freya_sip::sdp::Capabilities;
 use freya_sip::ua::{Call, Originate};
 
-use super::call::{bridge_config, hangup_event, pump, shell_config, wait_end, Ending};
+use super::call::{
+    bridge_config, hangup_event, pump, shell_config, start_recording, wait_end, Ending,
+};
 use super::{CallSummary, Inner};
 use crate::event::{CallEvent, EventKind};
 use crate::StackError;
@@ -48,6 +50,9 @@ pub struct OriginateRequest {
     /// The agent pool that takes the answered call (default: the first pool).
     #[serde(default)]
     pub agents: Option<String>,
+    /// Record the call (`<recording.dir>/<call UUID>.wav`).
+    #[serde(default)]
+    pub record: bool,
 }
 
 /// Places the call; returns its freya UUID once the INVITE is on its way.
@@ -158,7 +163,11 @@ pub(crate) async fn originate(
         );
         meta.workflow_id = req.workflow_id.clone();
         meta.headers = x_headers;
-        let (ending, answered) = follow(
+        let record = req
+            .record
+            .then(|| start_recording(&inner.config(), &id))
+            .flatten();
+        let (ending, answered, recording) = follow(
             &inner,
             call,
             &id,
@@ -168,6 +177,7 @@ pub(crate) async fn originate(
             relay,
             endpoint,
             relay_events,
+            record,
         )
         .await;
         if let Some(s) = inner.free_slot(&pool.name, &id) {
@@ -180,7 +190,7 @@ pub(crate) async fn originate(
             ));
         }
         inner.untrack(&id);
-        inner.emit(hangup_event(&id, &ending, answered, None));
+        inner.emit(hangup_event(&id, &ending, answered, recording));
     });
     Ok(id)
 }
@@ -196,7 +206,8 @@ async fn follow(
     relay: freya_media::relay::RelayHandle,
     endpoint: freya_media::relay::MediaEndpoint,
     relay_events: freya_media::relay::RelayEvents,
-) -> (Ending, Option<Instant>) {
+    record: Option<freya_media::record::CallRecorder>,
+) -> (Ending, Option<Instant>, Option<String>) {
     loop {
         match call.next_event().await {
             Some(DialogEvent::Progress { status, .. }) => {
@@ -227,10 +238,11 @@ async fn follow(
                                 },
                             ),
                             Some(answered),
+                            None,
                         );
                     }
                 };
-                let ending = pump(
+                let (ending, recording) = pump(
                     inner,
                     &mut call,
                     id,
@@ -239,13 +251,14 @@ async fn follow(
                     endpoint,
                     relay_events,
                     &media,
+                    record,
                 )
                 .await;
-                return (ending, Some(answered));
+                return (ending, Some(answered), recording);
             }
             Some(DialogEvent::Ended { end, .. }) => {
                 let _ = relay.close().await;
-                return (Ending::from_end(&end), None);
+                return (Ending::from_end(&end), None, None);
             }
             Some(_) => {}
             None => {
@@ -257,6 +270,7 @@ async fn follow(
                         cause: Some(Q850::new(41)),
                         by: "system",
                     },
+                    None,
                     None,
                 );
             }

@@ -1,0 +1,241 @@
+//! B2BUA routes (`uri = "sip:…"`): the caller's leg (A) and a new leg to the route's URI
+//! (B) bridged with media anchored through the relay (`direct_media=no`): every X- header of
+//! A's INVITE goes on B's byte-exact, B's ringing rings A, B's failure status and `Reason`
+//! go back to A, and BYE/CANCEL cross in both directions.
+
+use std::time::Instant;
+
+use freya_media::relay::{spawn_relay, LegId, LegSetup, RelayEvent, ShellEvent};
+use freya_sip::dialog::{CallEnd, DialogEvent, EndKind, Q850};
+use freya_sip::sdp::Capabilities;
+use freya_sip::ua::{Call, Originate};
+
+use super::call::{shell_config, wait_end, Ending};
+use super::media::remote_media;
+use super::Inner;
+use crate::config::{Route, StackConfig};
+use crate::event::{CallEvent, EventKind};
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        404 => "Not Found",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        603 => "Decline",
+        _ => "Call Failed",
+    }
+}
+
+/// Bridges `a` to the route's URI. Returns how the call ended and when it was answered.
+pub(crate) async fn bridge(
+    inner: &Inner,
+    config: &StackConfig,
+    a: &mut Call,
+    id: &str,
+    route: &Route,
+    x_headers: &[(String, String)],
+) -> (Ending, Option<Instant>) {
+    let system = |sip_code: u16, cause: Q850| Ending {
+        sip_code,
+        reason: reason_phrase(sip_code).to_owned(),
+        cause: Some(cause),
+        by: "system",
+    };
+    let uri = route.uri.clone().unwrap_or_default();
+    let (relay, mut relay_events) = match spawn_relay(
+        &inner.ports,
+        shell_config(config),
+        LegSetup::default(),
+        LegSetup::default(),
+    ) {
+        Ok(x) => x,
+        Err(error) => {
+            tracing::error!(call_id = id, %error, "stack: no RTP ports for a B2BUA call");
+            let _ = a.reject(503, "Service Unavailable", Some(Q850::new(47)));
+            return (system(503, Q850::new(47)), None);
+        }
+    };
+    let (Some(local_a), Some(local_b)) = (relay.local(LegId::A), relay.local(LegId::B)) else {
+        let _ = a.reject(500, "Server Internal Error", Some(Q850::new(47)));
+        return (system(500, Q850::new(47)), None);
+    };
+    let m = &config.media;
+    let sdp_ip = m.external_media_address.unwrap_or(m.address);
+    // B is offered what A offered (and we support): the relay forwards packets as they are,
+    // so both legs must end up on one codec.
+    let mut caps_b = Capabilities::new(sdp_ip, local_b.rtp.port());
+    if let Some(offer) = &a.info().offer {
+        let text = offer.to_string();
+        let offered: Vec<_> = caps_b
+            .codecs
+            .iter()
+            .copied()
+            .filter(|c| offers(&text, c.static_payload_type(), c.encoding_name()))
+            .collect();
+        if !offered.is_empty() {
+            caps_b.codecs = offered;
+        }
+    }
+    let mut o = Originate::new(&uri, caps_b);
+    o.trunk = route.trunk.clone();
+    o.caller_id = a.info().caller.as_ref().and_then(|p| p.user.clone());
+    let has_call_id = x_headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("X-Freya-Call-Id"));
+    if !has_call_id {
+        o = o.header("X-Freya-Call-Id", id);
+    }
+    for (n, v) in x_headers {
+        o = o.header(n, v);
+    }
+    let mut b = match inner.ua.originate(o).await {
+        Ok(b) => b,
+        Err(error) => {
+            tracing::warn!(call_id = id, uri, %error, "stack: B2BUA leg refused");
+            let _ = a.reject(500, "Server Internal Error", Some(Q850::new(127)));
+            let _ = relay.close().await;
+            return (system(500, Q850::new(127)), None);
+        }
+    };
+    // Before the answer: B's progress rings A; B's end ends A with B's status and cause;
+    // A's CANCEL cancels B.
+    let answered = loop {
+        tokio::select! {
+            ev = b.next_event() => match ev {
+                Some(DialogEvent::Progress { status, .. }) => {
+                    let _ = a.ring();
+                    inner.emit(CallEvent::new(id, EventKind::Ringing { sip_code: status }));
+                }
+                Some(DialogEvent::Answered { media, .. }) => break media,
+                Some(DialogEvent::Ended { end, .. }) => {
+                    let status = if (300..700).contains(&end.status) { end.status } else { 500 };
+                    let _ = a.reject(status, &end.reason_phrase, end.cause);
+                    let _ = relay.close().await;
+                    return (Ending { by: "remote", ..Ending::from_end(&end) }, None);
+                }
+                Some(_) => {}
+                None => {
+                    let _ = a.reject(500, "Server Internal Error", Some(Q850::new(41)));
+                    let _ = relay.close().await;
+                    return (system(500, Q850::new(41)), None);
+                }
+            },
+            ev = a.next_event() => match ev {
+                Some(DialogEvent::Ended { end, .. }) => {
+                    let _ = b.hangup(end.cause);
+                    let _ = wait_end(&mut b).await;
+                    let _ = relay.close().await;
+                    return (Ending::from_end(&end), None);
+                }
+                Some(_) => {}
+                None => {
+                    let _ = b.hangup(None);
+                    let _ = relay.close().await;
+                    return (system(500, Q850::new(41)), None);
+                }
+            }
+        }
+    };
+    let _ = relay.update_remote(LegId::B, remote_media(&answered));
+    let mut caps_a = Capabilities::new(sdp_ip, local_a.rtp.port());
+    caps_a.codecs = vec![answered.codec];
+    if let Err(error) = a.answer(caps_a) {
+        tracing::warn!(call_id = id, %error, "stack: A refused B's codec; releasing both");
+        let _ = b.hangup(Some(Q850::new(65)));
+        let _ = wait_end(&mut b).await;
+        let end = wait_end(a).await;
+        let _ = relay.close().await;
+        return (
+            end.map_or(system(488, Q850::new(65)), |e| Ending::from_end(&e)),
+            None,
+        );
+    }
+    let t0 = Instant::now();
+    inner.emit(CallEvent::new(id, EventKind::Answered {}));
+    if let Some(n) = a.negotiated() {
+        let _ = relay.update_remote(LegId::A, remote_media(&n));
+    }
+    let ending = loop {
+        tokio::select! {
+            ev = a.next_event() => match ev {
+                Some(DialogEvent::MediaUpdated { media, .. }) => {
+                    let _ = relay.update_remote(LegId::A, remote_media(&media));
+                }
+                Some(DialogEvent::Ended { end, .. }) => {
+                    let _ = b.hangup(end.cause);
+                    let _ = wait_end(&mut b).await;
+                    break Ending::from_end(&end);
+                }
+                Some(_) => {}
+                None => break system(500, Q850::new(41)),
+            },
+            ev = b.next_event() => match ev {
+                Some(DialogEvent::MediaUpdated { media, .. }) => {
+                    let _ = relay.update_remote(LegId::B, remote_media(&media));
+                }
+                Some(DialogEvent::Ended { end, .. }) => {
+                    let _ = a.hangup(end.cause);
+                    let _ = wait_end(a).await;
+                    break far_end(&end);
+                }
+                Some(_) => {}
+                None => break system(500, Q850::new(41)),
+            },
+            ev = relay_events.recv() => {
+                if let Some(ShellEvent::Relay(RelayEvent::RtpTimeout { .. })) = ev {
+                    tracing::warn!(call_id = id, "stack: RTP timeout on a B2BUA call: hanging up both legs");
+                    let _ = a.hangup(Some(Q850::RECOVERY_ON_TIMER_EXPIRY));
+                    let _ = b.hangup(Some(Q850::RECOVERY_ON_TIMER_EXPIRY));
+                    let _ = wait_end(&mut b).await;
+                    let _ = wait_end(a).await;
+                    break system(408, Q850::RECOVERY_ON_TIMER_EXPIRY);
+                }
+            }
+        }
+    };
+    let _ = relay.close().await;
+    (ending, Some(t0))
+}
+
+/// The far end hung up: reported as the remote side's end.
+fn far_end(end: &CallEnd) -> Ending {
+    Ending {
+        by: if end.kind == EndKind::Bye {
+            "remote"
+        } else {
+            "system"
+        },
+        ..Ending::from_end(end)
+    }
+}
+
+/// Whether an SDP offer's audio line lists the static payload type `pt` or an rtpmap of
+/// `encoding` (RFC 3264 §5.1: the formats of the `m=` line).
+fn offers(sdp: &str, pt: u8, encoding: &str) -> bool {
+    sdp.lines().any(|l| {
+        l.strip_prefix("m=audio ")
+            .is_some_and(|rest| rest.split_whitespace().skip(2).any(|f| f == pt.to_string()))
+            || l.strip_prefix("a=rtpmap:").is_some_and(|r| {
+                r.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|e| e.to_ascii_uppercase().starts_with(encoding))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn offered_codecs_are_read_from_the_m_line_and_rtpmaps() {
+        let sdp = "v=0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+        assert!(super::offers(sdp, 8, "PCMA"));
+        assert!(!super::offers(sdp, 0, "PCMU"));
+        let sdp = "m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 pcmu/8000\r\n";
+        assert!(super::offers(sdp, 0, "PCMU"));
+    }
+}
