@@ -65,6 +65,27 @@ pub(crate) fn hangup_event(
     )
 }
 
+/// Every `X-` header of a message, in order, with its exact value.
+pub(crate) fn x_headers_of(m: &freya_sip::message::Message) -> Vec<(String, String)> {
+    m.headers()
+        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("X-"))
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect()
+}
+
+/// Gives a call's slot back and reports it.
+pub(crate) fn release_slot(inner: &Inner, pool: &str, id: &str) {
+    if let Some(slot) = inner.free_slot(pool, id) {
+        inner.emit(CallEvent::new(
+            id,
+            EventKind::SlotFreed {
+                pool: pool.to_owned(),
+                slot,
+            },
+        ));
+    }
+}
+
 /// The freya call UUID: the INVITE's `X-Freya-Call-Id` when it carries a UUID (a call
 /// handed over by another freya keeps its id), else a new v4 UUID.
 fn call_uuid(call: &Call) -> String {
@@ -96,11 +117,7 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
     let id = call_uuid(&call);
     let info = call.info_arc();
     let invite = &info.invite;
-    let x_headers: Vec<(String, String)> = invite
-        .headers()
-        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("X-"))
-        .map(|h| (h.name().to_owned(), h.value().to_owned()))
-        .collect();
+    let x_headers = x_headers_of(invite);
     let workflow_id = invite
         .header("X-Freya-Workflow-Id")
         .map(|h| h.value().to_owned());
@@ -239,15 +256,7 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         chosen.record,
     )
     .await;
-    if let Some(s) = inner.free_slot(&pool.name, &id) {
-        inner.emit(CallEvent::new(
-            &id,
-            EventKind::SlotFreed {
-                pool: pool.name.clone(),
-                slot: s,
-            },
-        ));
-    }
+    release_slot(&inner, &pool.name, &id);
     inner.untrack(&id);
     let (ending, answered, recording) = ending;
     inner.emit(hangup_event(&id, &ending, answered, recording));

@@ -16,7 +16,8 @@ use freya_sip::sdp::Capabilities;
 use freya_sip::ua::{Call, Originate};
 
 use super::call::{
-    bridge_config, hangup_event, pump, shell_config, start_recording, wait_end, Ending,
+    bridge_config, hangup_event, pump, release_slot, shell_config, start_recording, wait_end,
+    x_headers_of, Ending,
 };
 use super::{CallSummary, Inner};
 use crate::event::{CallEvent, EventKind};
@@ -116,13 +117,7 @@ pub(crate) async fn originate(
             return Err(e.into());
         }
     };
-    let x_headers: Vec<(String, String)> = call
-        .info()
-        .invite
-        .headers()
-        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("X-"))
-        .map(|h| (h.name().to_owned(), h.value().to_owned()))
-        .collect();
+    let x_headers = x_headers_of(&call.info().invite);
     inner.emit(CallEvent::new(
         &id,
         EventKind::Started {
@@ -180,15 +175,7 @@ pub(crate) async fn originate(
             record,
         )
         .await;
-        if let Some(s) = inner.free_slot(&pool.name, &id) {
-            inner.emit(CallEvent::new(
-                &id,
-                EventKind::SlotFreed {
-                    pool: pool.name.clone(),
-                    slot: s,
-                },
-            ));
-        }
+        release_slot(&inner, &pool.name, &id);
         inner.untrack(&id);
         inner.emit(hangup_event(&id, &ending, answered, recording));
     });

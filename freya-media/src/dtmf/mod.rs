@@ -29,12 +29,17 @@
 //! # Ok::<(), freya_media::dtmf::DtmfError>(())
 //! ```
 
+mod inband;
 mod payload;
 mod receiver;
 mod sender;
 
 use std::fmt;
 
+pub use inband::{
+    InbandConfig, InbandConfigError, InbandDetector, InbandStats, INBAND_BLOCK_SAMPLES,
+    INBAND_SAMPLE_RATE,
+};
 pub use payload::TelephoneEvent;
 pub use receiver::{DtmfReceiver, DtmfReceiverStats};
 pub use sender::{DtmfPacket, DtmfSender, DtmfSenderConfig};

@@ -396,16 +396,7 @@ impl UserAgent {
                 call_id: invite.call_id().unwrap_or_default().to_owned(),
                 caller: caller_of(&invite, false),
                 callee: callee_of(&invite),
-                peer: trunk.as_ref().map(|t| Peer {
-                    kind: super::identify::PeerKind::Trunk,
-                    name: t.name.clone(),
-                    context: t.context.clone(),
-                    trust_id_inbound: t.trust_id_inbound,
-                    rewrite_contact: t.rewrite_contact,
-                    force_rport: t.force_rport,
-                    codecs: t.codecs.clone(),
-                    dtmf_mode: t.dtmf_mode,
-                }),
+                peer: trunk.as_ref().map(Peer::of_trunk),
                 remote: addr,
                 transport: if reliability == Reliability::Reliable {
                     TransportKind::Tcp

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::message::{Message, NameAddr};
 
-use super::config::{DtmfMode, UaConfig};
+use super::config::{DtmfMode, TrunkConfig, UaConfig};
 
 /// An address block: `203.0.113.0/24`, `2001:db8::/32`, or one address.
 ///
@@ -135,7 +135,13 @@ pub fn identify_source(config: &UaConfig, source: SocketAddr) -> Option<Peer> {
                 .iter()
                 .any(|m| Cidr::parse(m).is_ok_and(|c| c.contains(ip)))
         })
-        .map(|t| Peer {
+        .map(Peer::of_trunk)
+}
+
+impl Peer {
+    /// The peer a trunk is, with its knobs.
+    pub fn of_trunk(t: &TrunkConfig) -> Peer {
+        Peer {
             kind: PeerKind::Trunk,
             name: t.name.clone(),
             context: t.context.clone(),
@@ -144,7 +150,8 @@ pub fn identify_source(config: &UaConfig, source: SocketAddr) -> Option<Peer> {
             force_rport: t.force_rport,
             codecs: t.codecs.clone(),
             dtmf_mode: t.dtmf_mode,
-        })
+        }
+    }
 }
 
 /// The endpoint named `username`, as a peer.
