@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use freya_sip::ua::{EndpointConfig, TrunkConfig, UaConfig, UnknownSource};
+use freya_sip::ua::{EndpointConfig, TrunkConfig, UaConfig};
 
 use crate::error::StackError;
 
@@ -20,73 +20,6 @@ use crate::error::StackError;
 /// from 127.0.0.0/8 routed to 30 built-in echo agents, control API on 127.0.0.1:8088.
 /// `freya-stack --print-default-config` prints it.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
-
-/// Where SIP listens and how it treats strangers (the `[sip]` table).
-///
-/// ```
-/// let s: freya::config::SipConfig = toml::from_str("bind = \"127.0.0.1:5080\"").unwrap();
-/// assert_eq!(s.bind.port(), 5080);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SipConfig {
-    /// UDP and TCP listen here (default `127.0.0.1:5060`).
-    #[serde(default = "default_sip_bind")]
-    pub bind: SocketAddr,
-    /// The host in Via and Contact behind NAT.
-    #[serde(default)]
-    pub external_signaling_address: Option<String>,
-    /// The port in Via and Contact behind NAT.
-    #[serde(default)]
-    pub external_signaling_port: Option<u16>,
-    /// Serve UDP (default yes).
-    #[serde(default = "yes")]
-    pub udp: bool,
-    /// Serve TCP (default yes).
-    #[serde(default = "yes")]
-    pub tcp: bool,
-    /// Requests from addresses no trunk matches: `reject` (403, default), `ignore`, `accept`.
-    #[serde(default)]
-    pub unknown_source: UnknownSource,
-    /// RFC 3261 T1, in milliseconds (default 500).
-    #[serde(default = "default_t1")]
-    pub t1_ms: u64,
-    /// Seconds an outbound call may ring before it is cancelled (default 60).
-    #[serde(default = "default_ring")]
-    pub ring_timeout_s: u64,
-    /// The realm of digest challenges to user endpoints.
-    #[serde(default)]
-    pub realm: Option<String>,
-}
-
-fn default_sip_bind() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5060))
-}
-fn yes() -> bool {
-    true
-}
-fn default_t1() -> u64 {
-    500
-}
-fn default_ring() -> u64 {
-    60
-}
-
-impl Default for SipConfig {
-    fn default() -> SipConfig {
-        SipConfig {
-            bind: default_sip_bind(),
-            external_signaling_address: None,
-            external_signaling_port: None,
-            udp: true,
-            tcp: true,
-            unknown_source: UnknownSource::Reject,
-            t1_ms: default_t1(),
-            ring_timeout_s: default_ring(),
-            realm: None,
-        }
-    }
-}
 
 /// RTP (the `[media]` table).
 ///
@@ -113,6 +46,10 @@ pub struct MediaConfig {
     /// default 30).
     #[serde(default = "default_rtp_timeout")]
     pub rtp_timeout_s: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_media_ip() -> IpAddr {
@@ -354,9 +291,10 @@ impl Default for ControlConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
-    /// SIP listening and policy.
+    /// SIP listening and policy: the UA's own table (`bind`, `unknown_source`, `t1_ms`,
+    /// `ring_timeout_s`, `realm`, …); its trunks and endpoints are the top-level lists.
     #[serde(default)]
-    pub sip: SipConfig,
+    pub sip: UaConfig,
     /// Carrier trunks.
     #[serde(default)]
     pub trunks: Vec<TrunkConfig>,
@@ -397,16 +335,7 @@ impl StackConfig {
 
     /// The UA's configuration: the `[sip]` table with the trunks and endpoints.
     pub fn ua(&self) -> UaConfig {
-        let s = &self.sip;
-        let mut u = UaConfig::new(s.bind);
-        u.external_signaling_address = s.external_signaling_address.clone();
-        u.external_signaling_port = s.external_signaling_port;
-        u.udp = s.udp;
-        u.tcp = s.tcp;
-        u.unknown_source = s.unknown_source;
-        u.t1_ms = s.t1_ms;
-        u.ring_timeout_s = s.ring_timeout_s;
-        u.realm = s.realm.clone();
+        let mut u = self.sip.clone();
         u.trunks = self.trunks.clone();
         u.endpoints = self.endpoints.clone();
         u
@@ -428,6 +357,12 @@ impl StackConfig {
     /// # Errors
     /// [`StackError::Config`].
     pub fn validate(&self) -> Result<(), StackError> {
+        if !self.sip.trunks.is_empty() || !self.sip.endpoints.is_empty() {
+            return Err(err(
+                "sip.trunks",
+                "trunks and endpoints are top-level lists ([[trunks]], [[endpoints]])".into(),
+            ));
+        }
         self.ua().validate().map_err(|e| StackError::Config {
             key: "sip/trunks/endpoints".into(),
             reason: e.to_string(),
