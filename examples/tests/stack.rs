@@ -2,194 +2,16 @@
 //! caller's tone back (checked by frequency), events come on the control API, a busy
 //! pool gives its configured answer, and a reload under live calls drops none.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    sip: SocketAddr,
-    api: SocketAddr,
-    _dir: tempfile::TempDir,
-    config: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port with `n` free ports after it, found by binding (the OS may reuse it later, but
-/// not within a test's lifetime in practice).
-fn free_base(n: u16) -> u16 {
-    loop {
-        let p = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p < 60000 && (0..n).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-    }
-}
-
-fn config(slots: usize, busy: &str, extra: &str) -> String {
-    config_with_agent(slots, busy, extra, None)
-}
-
-/// `agent`: the port of an external agent (slot 0); `None` starts built-in echo agents.
-fn config_with_agent(slots: usize, busy: &str, extra: &str, agent: Option<u16>) -> String {
-    let base = agent.unwrap_or_else(|| free_base(slots as u16));
-    let builtin = agent.is_none();
-    let rtp = 2 * (free_base(1) / 2).min(30000);
-    format!(
-        r#"
-[sip]
-bind = "127.0.0.1:0"
-t1_ms = 100
-[[trunks]]
-name = "local"
-match = ["127.0.0.0/8"]
-[media]
-address = "127.0.0.1"
-rtp_port_start = {rtp}
-rtp_port_end = {rtp_end}
-[[agents]]
-name = "echo"
-slots = {slots}
-base_port = {base}
-builtin_echo = {builtin}
-busy = {busy}
-[[routes]]
-name = "default"
-agents = "echo"
-[control]
-listen = "127.0.0.1:0"
-token = "t0ken"
-{extra}
-"#,
-        rtp_end = rtp + 399,
-    )
-}
-
-fn start(config_text: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("freya.toml");
-    std::fs::write(&config, config_text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_freya-stack"))
-        .args(["--config", config.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run freya-stack");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("ready"), "{line}");
-    let sip = line
-        .split("SIP on ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let api = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    Server {
-        child,
-        sip,
-        api,
-        _dir: dir,
-        config,
-    }
-}
-
-fn http(s: &Server, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut c = TcpStream::connect(s.api).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, out.split_once("\r\n\r\n").unwrap().1.to_owned())
-}
-
-/// Reads the event stream (SSE) in a thread; returns the events' JSON as they come.
-fn events(s: &Server) -> std::sync::mpsc::Receiver<serde_json::Value> {
-    let mut c = TcpStream::connect(s.api).unwrap();
-    write!(
-        c,
-        "GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n\r\n"
-    )
-    .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(c).lines().map_while(Result::ok) {
-            if let Some(data) = line.strip_prefix("data:") {
-                if let Ok(v) = serde_json::from_str(data.trim()) {
-                    if tx.send(v).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    rx
-}
-
-fn call(s: &Server, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sip-ua"));
-    c.args(["call", &format!("sip:+14155550100@{}", s.sip)])
-        .args(args);
-    c
-}
-
-fn tone_hz(path: &std::path::Path) -> (f64, usize) {
-    let mut r = hound::WavReader::open(path).expect("a WAV file");
-    let rate = f64::from(r.spec().sample_rate);
-    let s: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).collect();
-    // Zero crossings within the 20 ms frames that carry sound: silence the far end or a
-    // loaded machine inserts (jitter, start-up) neither lowers nor raises the estimate.
-    let (mut crossings, mut voiced) = (0usize, 0usize);
-    let mut last: Option<i16> = None;
-    for frame in s.chunks_exact(160) {
-        let rms = (frame.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / 160.0).sqrt();
-        if rms < 1000.0 {
-            last = None;
-            continue;
-        }
-        // Consecutive voiced frames are one run: the pair across their boundary counts.
-        if let Some(prev) = last {
-            crossings += usize::from((prev < 0) != (frame[0] < 0));
-            voiced += 1;
-        }
-        crossings += frame
-            .windows(2)
-            .filter(|w| (w[0] < 0) != (w[1] < 0))
-            .count();
-        voiced += 159;
-        last = frame.last().copied();
-    }
-    if voiced == 0 {
-        return (0.0, 0);
-    }
-    (crossings as f64 / 2.0 / (voiced as f64 / rate), voiced)
-}
+use common::{
+    call, channel_tone, config, config_with_agent, events, free_base, http, start, tone_hz,
+};
 
 #[test]
 fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
@@ -504,31 +326,6 @@ fn a_pipecat_agent_as_the_slot_echoes_the_caller() {
     assert!(body.contains("wf-pipecat"), "{body}");
 }
 
-/// Frequency of one channel of a stereo WAV (0 = left, caller; 1 = right, agent).
-fn channel_hz(path: &std::path::Path, channel: usize) -> f64 {
-    let mut r = hound::WavReader::open(path).unwrap();
-    assert_eq!(r.spec().channels, 2);
-    let all: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).collect();
-    let mono: Vec<i16> = all.chunks_exact(2).map(|f| f[channel]).collect();
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("ch.wav");
-    let mut w = hound::WavWriter::create(
-        &p,
-        hound::WavSpec {
-            channels: 1,
-            sample_rate: 8000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        },
-    )
-    .unwrap();
-    for s in mono {
-        w.write_sample(s).unwrap();
-    }
-    w.finalize().unwrap();
-    tone_hz(&p).0
-}
-
 #[test]
 fn a_recorded_route_writes_a_stereo_wav_named_by_the_call_id() {
     let rec = tempfile::tempdir().unwrap();
@@ -561,8 +358,8 @@ fn a_recorded_route_writes_a_stereo_wav_named_by_the_call_id() {
     );
     assert_eq!(path, rec.path().join(format!("{id}.wav")));
     // Caller left, agent right: both carry the caller's 700 Hz (the agent echoes it).
-    let left = channel_hz(&path, 0);
-    let right = channel_hz(&path, 1);
+    let (left, _) = channel_tone(&path, 0);
+    let (right, _) = channel_tone(&path, 1);
     assert!((left - 700.0).abs() < 5.0, "caller channel {left} Hz");
     assert!((right - 700.0).abs() < 5.0, "agent channel {right} Hz");
 }
