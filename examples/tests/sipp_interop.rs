@@ -34,6 +34,14 @@ use tokio::time::timeout;
 
 /// Every test ends within this, whatever SIPp or freya do.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
+/// SIPp's scenario engine aborts a call on any message its script does not expect at that
+/// step — including legitimate retransmissions: freya's INVITE retransmitted on Timer A
+/// while an overloaded SIPp (its watchdog trips on a busy 2-core box) is slow to answer,
+/// or freya's ACK repeated for each 2xx SIPp retransmits. ANCHORS.md §3c calls this a
+/// harness artifact; the tolerant flag lets SIPp ignore them, while its regexp checks, its
+/// call counters and our event checks still decide.
+const TOLERANT: &[&str] = &["-default_behaviors", "all,-abortunexp"];
+
 /// The header values `uas_x_headers.xml` insists on (its regexps hold the same bytes).
 const DIRECTION: &str = "outbound";
 const WORKFLOW: &str = "wf ünïcode  42;x=\"y\"";
@@ -403,7 +411,7 @@ async fn freya_uac_to_sipp_uas_200_calls_with_exact_x_headers() {
             60,
             Duration::from_millis(300),
             WORKFLOW,
-            &[],
+            TOLERANT,
         )
         .await;
         run.assert_all_succeeded(200);
@@ -469,7 +477,7 @@ async fn freya_uac_to_sipp_uas_with_10_percent_loss() {
             25,
             Duration::from_millis(300),
             WORKFLOW,
-            &["-lost", "10"],
+            &["-lost", "10", "-default_behaviors", "all,-abortunexp"],
         )
         .await;
         run.assert_all_succeeded(50);
