@@ -61,9 +61,14 @@ impl Default for ShellOptions {
 
 impl ShellOptions {
     pub(super) fn ws_config(&self) -> WebSocketConfig {
+        // tungstenite's default 128 KiB read buffer is zero-filled, so all of it is
+        // resident: per leg that was ~190 KB of the bridge's memory (BENCHMARKS.md). A
+        // 20 ms media message is ~300 bytes; 8 KiB reads stay cheap and the buffer grows
+        // for a rare large message up to `max_message_size`.
         WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
+            .read_buffer_size(8 * 1024)
             .write_buffer_size(0)
     }
 }

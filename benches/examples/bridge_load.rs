@@ -1,0 +1,381 @@
+//! Bridge load: RTP-in → WebSocket-out latency and memory per bridged call for freya-media's
+//! WebSocket bridge (media issue, point 11). Goals: p99 < 1 ms; < 50 KB per bridged call.
+//!
+//! `bridge_load [N] [SECONDS]` (defaults 1000, 20) starts a sink in a child process (this
+//! same binary, `bridge_load sink ADDR WARMUP_FRAMES`): a minimal Twilio-Media-Streams agent
+//! that reads every message and, for each `media` one, decodes the μ-law payload. The load
+//! side then opens `N` legs with [`connect`] ([`BridgeConfig::twilio`], the protocol pipecat
+//! uses by default), and feeds each leg one 20 ms frame (160 samples) every 20 ms through
+//! `LegSender::send_audio`, the legs spread evenly over the 20 ms (N/20 legs per 1 ms
+//! tick). Each frame carries, in its first 32 samples, its leg number, its sequence number and
+//! the wall-clock time (ns, `CLOCK_REALTIME`, shared by both processes) taken right before
+//! `send_audio`: one 4-bit nibble per sample, as the sample whose μ-law code is `0x20 + nibble`
+//! (G.711 encode∘decode is the identity on those codes, so they survive the bridge's μ-law
+//! encoding bit for bit). The sink's latency is its arrival time minus that stamp, i.e.
+//! `send_audio` → shell task → session encode → JSON + base64 → WebSocket write → TCP
+//! loopback → the agent's WebSocket read and JSON parse. Frames of the first `WARMUP`
+//! seconds (2 s) are left out.
+//!
+//! Memory: VmRSS of the load process (the bridge side only; the sink is another process)
+//! before the first leg, after all legs are connected, and at the end of the feed;
+//! per call = (end − before) / N.
+//!
+//! ```text
+//! cargo build --release -p freya-benches --example bridge_load
+//! target/release/examples/bridge_load 1000 20
+//! ```
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use freya_media::bridge::{
+    connect, BridgeConfig, CallMetadata, ClientConfig, Direction, LegOutput, LegSender,
+};
+use freya_media::codec::{ulaw_decode, ulaw_encode};
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const FRAME: usize = 160;
+const STAMP_NIBBLES: usize = 32; // leg u32, seq u32, time u64 = 16 bytes
+const WARMUP_S: u64 = 2;
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn rss_kb() -> u64 {
+    status_kb("VmRSS:")
+}
+
+/// A `kB` line of /proc/self/status (`VmRSS:` resident now, `VmHWM:` its peak).
+fn status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn stamp(frame: &mut [i16; FRAME], leg: u32, seq: u32, t: u64) {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&leg.to_be_bytes());
+    bytes[4..8].copy_from_slice(&seq.to_be_bytes());
+    bytes[8..].copy_from_slice(&t.to_be_bytes());
+    for (i, b) in bytes.iter().enumerate() {
+        frame[2 * i] = ulaw_decode(0x20 + (b >> 4));
+        frame[2 * i + 1] = ulaw_decode(0x20 + (b & 0x0F));
+    }
+}
+
+/// (leg, seq, time ns) from a media payload's μ-law codes, or `None` when unstamped
+/// (e.g. the bridge's gap-fill silence).
+fn unstamp(codes: &[u8]) -> Option<(u32, u32, u64)> {
+    if codes.len() < STAMP_NIBBLES {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        let (hi, lo) = (codes[2 * i], codes[2 * i + 1]);
+        if !(0x20..0x30).contains(&hi) || !(0x20..0x30).contains(&lo) {
+            return None;
+        }
+        *b = ((hi - 0x20) << 4) | (lo - 0x20);
+    }
+    let leg = u32::from_be_bytes(bytes[..4].try_into().ok()?);
+    let seq = u32::from_be_bytes(bytes[4..8].try_into().ok()?);
+    let t = u64::from_be_bytes(bytes[8..].try_into().ok()?);
+    Some((leg, seq, t))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("sink") {
+        let addr: SocketAddr = args.get(2).ok_or("sink ADDR")?.parse()?;
+        let warmup: u32 = args.get(3).ok_or("sink WARMUP_FRAMES")?.parse()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(sink(addr, warmup));
+    }
+    let n: u32 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1000);
+    let secs: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(load(n, secs))
+}
+
+#[derive(Default)]
+struct SinkState {
+    lat_us: Vec<u32>,
+    unstamped: u64,
+    media: u64,
+    other: u64,
+    open: i64,
+    opened: u64,
+    bad_order: u64,
+}
+
+async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    // SINK_READ_BUF=<bytes>: the sink's tungstenite read buffer (default 128 KiB, which
+    // tungstenite zero-fills, so it is resident). Lets the run show what that default costs
+    // per connection, on the sink side, where the config is ours to set.
+    let read_buf: Option<usize> = std::env::var("SINK_READ_BUF")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let rss_start = rss_kb();
+    println!("ready {}", listener.local_addr()?);
+    let state = Arc::new(Mutex::new(SinkState::default()));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let accept = {
+        let state = state.clone();
+        let done = done.clone();
+        async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = tcp.set_nodelay(true);
+                let state = state.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let cfg = read_buf.map(|n| {
+                        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                            .read_buffer_size(n)
+                    });
+                    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, cfg).await
+                    else {
+                        return;
+                    };
+                    {
+                        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                        s.open += 1;
+                        s.opened += 1;
+                    }
+                    let mut last_seq: Option<u32> = None;
+                    let mut local: Vec<u32> = Vec::with_capacity(1024);
+                    let (mut media, mut unstamped, mut other, mut bad_order) = (0, 0, 0, 0);
+                    while let Some(Ok(m)) = ws.next().await {
+                        let arrived = now_ns();
+                        let tokio_tungstenite::tungstenite::Message::Text(t) = m else {
+                            continue;
+                        };
+                        // Cheap scan, not a JSON tree: the sink must not be the bottleneck
+                        // at 50,000 messages/s. Only the payload's first 44 base64 chars (the
+                        // 32-code stamp) are decoded.
+                        let t = t.as_str();
+                        if !t.contains("\"event\":\"media\"") {
+                            other += 1;
+                            continue;
+                        }
+                        media += 1;
+                        let codes = t
+                            .find("\"payload\":\"")
+                            .and_then(|at| t.get(at + 11..at + 11 + 44))
+                            .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+                            .unwrap_or_default();
+                        match unstamp(&codes) {
+                            Some((_leg, seq, sent)) => {
+                                if last_seq.is_some_and(|l| seq != l + 1) {
+                                    bad_order += 1;
+                                }
+                                last_seq = Some(seq);
+                                if seq >= warmup {
+                                    local.push((arrived.saturating_sub(sent) / 1000) as u32);
+                                }
+                            }
+                            None => unstamped += 1,
+                        }
+                    }
+                    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.lat_us.extend_from_slice(&local);
+                    s.media += media;
+                    s.unstamped += unstamped;
+                    s.other += other;
+                    s.bad_order += bad_order;
+                    s.open -= 1;
+                    if s.open == 0 {
+                        done.notify_one();
+                    }
+                });
+            }
+        }
+    };
+    tokio::spawn(accept);
+    done.notified().await;
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    s.lat_us.sort_unstable();
+    let l = &s.lat_us;
+    let pct = |p: f64| -> u32 {
+        if l.is_empty() {
+            return 0;
+        }
+        l[((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1]
+    };
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let cpu = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let sink_cpu_s = (cpu(11) + cpu(12)) / 100.0; // USER_HZ
+    println!(
+        "{}",
+        serde_json::json!({
+            "sink_cpu_s_total": sink_cpu_s, "connections": s.opened,
+            "sink_read_buf": read_buf, "sink_rss_start_kb": rss_start, "sink_rss_peak_kb": status_kb("VmHWM:"), "media_messages": s.media, "measured": l.len(),
+            "unstamped_media": s.unstamped, "other_messages": s.other, "out_of_order": s.bad_order,
+            "p50_us": pct(0.50), "p90_us": pct(0.90), "p99_us": pct(0.99), "p999_us": pct(0.999),
+            "max_us": l.last().copied().unwrap_or(0),
+        })
+    );
+    Ok(())
+}
+
+async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
+    assert_eq!(ulaw_encode(ulaw_decode(0x2A)), 0x2A);
+    let exe = std::env::current_exe()?;
+    let warmup_frames = (WARMUP_S * 50) as u32;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["sink", "127.0.0.1:0", &warmup_frames.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut out = BufReader::new(child.stdout.take().ok_or("sink stdout")?).lines();
+    let ready = out.next_line().await?.ok_or("sink exited")?;
+    let sink_addr = ready.trim_start_matches("ready ").to_string();
+    let sink_pid = child.id().unwrap_or(0);
+    let url = format!("ws://{sink_addr}/media");
+    let load0 = std::fs::read_to_string("/proc/loadavg")?;
+    let rss0 = rss_kb();
+    eprintln!("bridge_load: N={n} feed={secs}s sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
+
+    let client = ClientConfig::new(url);
+    let mut senders: Vec<LegSender> = Vec::with_capacity(n as usize);
+    let mut drains = Vec::new();
+    let t_connect = std::time::Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+        let mut pending = Vec::new();
+        for &i in chunk {
+            let meta = CallMetadata::new(
+                format!("00000000-0000-4000-8000-{i:012}"),
+                Direction::Inbound,
+                "+15550001",
+                "+15550002",
+            );
+            let client = client.clone();
+            pending.push(tokio::spawn(async move {
+                connect(&client, BridgeConfig::twilio(), meta).await
+            }));
+        }
+        for p in pending {
+            let leg = p.await??;
+            let (tx, mut rx) = leg.split();
+            senders.push(tx);
+            // The call side must take the caller-bound frames (silence, 50/s) as a real
+            // RTP sender would.
+            drains.push(tokio::spawn(async move {
+                let mut frames = 0u64;
+                while let Some(o) = rx.recv().await {
+                    if let LegOutput::Frame(_) = o {
+                        frames += 1;
+                    }
+                }
+                frames
+            }));
+        }
+    }
+    let connect_s = t_connect.elapsed().as_secs_f64();
+    let rss1 = rss_kb();
+    eprintln!("bridge_load: {n} legs connected in {connect_s:.2} s; RSS {rss1} kB");
+
+    // Feed: tick every 1 ms; on tick k, legs with i % 20 == k % 20 get their next frame.
+    let mut seq = vec![0u32; n as usize];
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let ticks = secs * 1000;
+    let mut frame = [0i16; FRAME];
+    let mut send_errors = 0u64;
+    let mut late_ticks = 0u64;
+    let start = tokio::time::Instant::now();
+    for k in 0..ticks {
+        let at = tick.tick().await;
+        if at.elapsed() > Duration::from_millis(2) {
+            late_ticks += 1;
+        }
+        let slot = (k % 20) as u32;
+        let mut i = slot;
+        while i < n {
+            let s = &mut seq[i as usize];
+            stamp(&mut frame, i, *s, now_ns());
+            if senders[i as usize].send_audio(&frame).is_err() {
+                send_errors += 1;
+            }
+            *s += 1;
+            i += 20;
+        }
+    }
+    let feed_s = start.elapsed().as_secs_f64();
+    let rss2 = rss_kb();
+    let load1 = std::fs::read_to_string("/proc/loadavg")?;
+    let (mut sent, mut in_drop, mut out_drop, mut gap) = (0u64, 0u64, 0u64, 0u64);
+    for s in &senders {
+        let st = s.stats();
+        sent += st.caller_frames_sent;
+        in_drop += st.input_dropped_frames;
+        out_drop += st.output_dropped_frames;
+        gap += st.caller_gap_frames;
+    }
+    let cpu_self = std::fs::read_to_string("/proc/self/stat")?;
+    let f: Vec<&str> = cpu_self
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks_hz = 100.0; // USER_HZ on Linux
+    let cpu_s = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
+        / ticks_hz;
+    for s in &senders {
+        let _ = s.hangup();
+    }
+    let mut caller_frames = 0u64;
+    for d in drains {
+        caller_frames += d.await.unwrap_or(0);
+    }
+    let summary = tokio::time::timeout(Duration::from_secs(30), out.next_line())
+        .await
+        .ok()
+        .and_then(|r| r.ok().flatten())
+        .unwrap_or_else(|| "{}".into());
+    let _ = child.wait().await;
+    let per_call = (rss2.saturating_sub(rss0)) as f64 / n as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "legs": n, "feed_s": (feed_s * 100.0).round() / 100.0, "connect_s": (connect_s * 100.0).round() / 100.0,
+            "frames_fed": seq.iter().map(|&s| s as u64).sum::<u64>(), "send_errors": send_errors,
+            "late_feed_ticks": late_ticks,
+            "bridge_frames_sent": sent, "bridge_gap_fill_frames": gap, "input_dropped": in_drop,
+            "output_dropped": out_drop, "caller_frames_drained": caller_frames,
+            "rss_before_kb": rss0, "rss_connected_kb": rss1, "rss_end_kb": rss2,
+            "rss_per_call_kb": (per_call * 10.0).round() / 10.0,
+            "load_cpu_s_total": cpu_s,
+            "loadavg_before": load0.trim(), "loadavg_after": load1.trim(),
+            "sink": serde_json::from_str::<serde_json::Value>(&summary).unwrap_or_default(),
+        })
+    );
+    Ok(())
+}
