@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use freya::sip::message::parse;
 
+mod common;
+use common::tone_hz;
+
 fn corpus_dir() -> PathBuf {
     match std::env::var("FREYA_CORPUS_DIR") {
         Ok(d) => PathBuf::from(d).join("rfc4475"),
@@ -60,39 +63,6 @@ fn listen(extra: &[&str]) -> Listener {
         addr,
         lines: rx,
     }
-}
-
-/// The dominant frequency of a WAV file's samples, by zero crossings (a clean tone).
-fn tone_hz(path: &std::path::Path) -> (f64, usize) {
-    let mut r = hound::WavReader::open(path).expect("a WAV file");
-    let rate = f64::from(r.spec().sample_rate);
-    let s: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).collect();
-    // Zero crossings within the 20 ms frames that carry sound: silence the far end or a
-    // loaded machine inserts (jitter, start-up) neither lowers nor raises the estimate.
-    let (mut crossings, mut voiced) = (0usize, 0usize);
-    let mut last: Option<i16> = None;
-    for frame in s.chunks_exact(160) {
-        let rms = (frame.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / 160.0).sqrt();
-        if rms < 1000.0 {
-            last = None;
-            continue;
-        }
-        // Consecutive voiced frames are one run: the pair across their boundary counts.
-        if let Some(prev) = last {
-            crossings += usize::from((prev < 0) != (frame[0] < 0));
-            voiced += 1;
-        }
-        crossings += frame
-            .windows(2)
-            .filter(|w| (w[0] < 0) != (w[1] < 0))
-            .count();
-        voiced += 159;
-        last = frame.last().copied();
-    }
-    if voiced == 0 {
-        return (0.0, 0);
-    }
-    (crossings as f64 / 2.0 / (voiced as f64 / rate), voiced)
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Helpers shared by the `freya-stack` end-to-end tests (`stack.rs`, `stack_load.rs`):
+//! Helpers shared by the end-to-end tests (`stack.rs`, `stack_load.rs`, `sip_ua.rs`):
 //! starting the server from a TOML text, its control API and event stream, `sip-ua`
 //! calls, and the frequency of a recorded tone.
 // Each test file uses its own subset of these helpers.
