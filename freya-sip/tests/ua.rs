@@ -146,18 +146,10 @@ async fn call_with_x_headers_ring_answer_dtmf_hold_bye() {
     assert_eq!(ours.direction, Direction::SendOnly);
 
     out.hangup(None).unwrap();
-    let end = until(&mut inb, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut inb).await;
     assert_eq!(end.kind, EndKind::Bye);
     assert_eq!(end.cause.map(Q850::number), Some(16));
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 200);
     assert!(timeout(WAIT, out.next_event()).await.unwrap().is_none());
     assert_eq!(alice.stats().live_calls, 0);
@@ -176,11 +168,7 @@ async fn rejection_carries_status_and_q850_cause_in_words() {
     let inb = timeout(WAIT, incoming.next()).await.unwrap().unwrap();
     inb.reject(603, "Decline", Some(Q850::CALL_REJECTED))
         .unwrap();
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 603);
     let cause = end.cause.unwrap();
     assert_eq!((cause.number(), cause.name()), (21, Some("Call rejected")));
@@ -203,17 +191,9 @@ async fn cancel_while_ringing_gives_487() {
     })
     .await;
     out.hangup(None).unwrap();
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 487);
-    let end = until(&mut inb, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut inb).await;
     assert_eq!(end.kind, EndKind::Cancelled);
     alice.shutdown().await;
     bob.shutdown().await;
@@ -252,11 +232,7 @@ async fn dropped_handles_hang_up() {
         .unwrap();
     let inb = timeout(WAIT, incoming.next()).await.unwrap().unwrap();
     drop(inb);
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 480);
     // With the incoming stream gone, new calls are refused with 480.
     drop(incoming);
@@ -264,11 +240,7 @@ async fn dropped_handles_hang_up() {
         .originate(Originate::new(&target, media(40042)))
         .await
         .unwrap();
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 480);
     assert_eq!(bob.stats().incoming_refused, 1);
     alice.shutdown().await;
@@ -291,17 +263,22 @@ async fn ring_timeout_cancels_with_cause_19() {
         .unwrap();
     let inb = timeout(WAIT, incoming.next()).await.unwrap().unwrap();
     inb.ring().unwrap();
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 487);
     assert_eq!(end.cause.map(Q850::number), Some(19));
     assert_eq!(alice.stats().ring_timeouts, 1);
     drop(inb);
     alice.shutdown().await;
     bob.shutdown().await;
+}
+
+/// Waits for the call's end.
+async fn ended(call: &mut Call) -> freya_sip::dialog::CallEnd {
+    until(call, |e| match e {
+        DialogEvent::Ended { end, .. } => Some(end.clone()),
+        _ => None,
+    })
+    .await
 }
 
 // ---- raw-socket probes ------------------------------------------------------------------
@@ -495,11 +472,7 @@ async fn endpoint_is_challenged_and_trunk_credentials_answer() {
         .originate(Originate::new("+14155550100", media(40064)).trunk("bob-wrong"))
         .await
         .unwrap();
-    let end = until(&mut out, |e| match e {
-        DialogEvent::Ended { end, .. } => Some(end.clone()),
-        _ => None,
-    })
-    .await;
+    let end = ended(&mut out).await;
     assert_eq!(end.status, 401);
     assert_eq!(bob.stats().challenged, 3);
     assert!(timeout(Duration::from_millis(200), incoming.next())
