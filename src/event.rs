@@ -94,6 +94,10 @@ pub enum EventKind {
         pool: String,
         /// The slot number (0-based).
         slot: usize,
+        /// For a `mode = "server"` pool: the URL the agent opens to take this call
+        /// (`ws://<agent_server.listen>/call/<call_id>`, with the bearer token).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connect: Option<String>,
     },
     /// An agent slot was freed.
     SlotFreed {

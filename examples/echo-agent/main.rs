@@ -7,9 +7,16 @@
 //! barge-in (`clear` / `killAudio` / `FLUSH_MEDIA`); `0` → hang up. The logic lives in
 //! `freya::media::bridge::echo`; this file only parses arguments and prints.
 //!
+//! With `--dial URL` it opens the WebSocket itself, as the agent of a `mode = "server"`
+//! pool does (the `slot_taken` event's `connect` URL), with `--token` as the bearer token,
+//! and exits when the call ends (status 1 when the handshake was refused, e.g. 401).
+//!
 //! ```text
 //! echo-agent [--listen 127.0.0.1:8765] [--protocol twilio|jambonz|asterisk]
+//! echo-agent --dial ws://127.0.0.1:8090/call/<call id> [--token T] [--protocol …]
 //! ```
+
+mod dial;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -19,12 +26,23 @@ use freya::media::bridge::ProtocolKind;
 use serde_json::json;
 
 const USAGE: &str = "usage: echo-agent [--listen ADDR] [--protocol twilio|jambonz|asterisk]\n\
+    \x20      echo-agent --dial URL [--token TOKEN] [--protocol …]\n\
     Echoes caller audio back over a bridge WebSocket protocol (detected per connection when\n\
-    --protocol is not given). Default address 127.0.0.1:8765.";
+    --protocol is not given). Default address 127.0.0.1:8765. --dial opens one call's\n\
+    WebSocket instead (freya's agent server, server-mode pools) and exits when it ends.";
 
-fn parse_args() -> Result<(SocketAddr, Option<ProtocolKind>), String> {
+/// The command line.
+struct Args {
+    listen: SocketAddr,
+    protocol: Option<ProtocolKind>,
+    dial: Option<String>,
+    token: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut listen: SocketAddr = ([127, 0, 0, 1], 8765).into();
     let mut protocol = None;
+    let (mut dial, mut token) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -40,11 +58,18 @@ fn parse_args() -> Result<(SocketAddr, Option<ProtocolKind>), String> {
                         .map_err(|e| e.to_string())?,
                 )
             }
+            "--dial" => dial = Some(value("--dial")?),
+            "--token" => token = Some(value("--token")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    Ok((listen, protocol))
+    Ok(Args {
+        listen,
+        protocol,
+        dial,
+        token,
+    })
 }
 
 fn note_json(peer: SocketAddr, note: &EchoNote) -> serde_json::Value {
@@ -71,7 +96,12 @@ fn note_json(peer: SocketAddr, note: &EchoNote) -> serde_json::Value {
 }
 
 fn main() -> ExitCode {
-    let (listen, protocol) = match parse_args() {
+    let Args {
+        listen,
+        protocol,
+        dial,
+        token,
+    } = match parse_args() {
         Ok(x) => x,
         Err(e) => {
             if !e.is_empty() {
@@ -91,6 +121,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = dial {
+        return rt.block_on(async move {
+            let print = |peer, note: &EchoNote| println!("{}", note_json(peer, note));
+            match dial::dial(&url, token.as_deref(), protocol, print).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("echo-agent: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        });
+    }
     rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,

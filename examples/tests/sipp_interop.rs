@@ -148,7 +148,8 @@ async fn sipp_calls_freya(transport: &str, calls: u64, cps: u32, lost: Option<&s
         "-sf", &xml, "-m", &m, "-r", &r, "-l", "200", "-t", transport,
     ];
     if let Some(l) = lost {
-        args.extend(["-lost", l]);
+        // The message trace tells which BYEs SIPp really sent (see below).
+        args.extend(["-lost", l, "-trace_msg"]);
     }
     args.push(&target);
     let run = sipp(free_port(), &args).await;
@@ -158,14 +159,40 @@ async fn sipp_calls_freya(transport: &str, calls: u64, cps: u32, lost: Option<&s
         assert!(run.counter("Retransmissions(C)") > 0, "{}", run.report());
     }
 
-    let seen = ended_calls(&log, calls as usize).await;
+    // With loss, SIPp sometimes completes a call whose BYE it never put on the wire (its
+    // trace shows the BYE only as "voluntary lost", yet it counts the call successful):
+    // freya cannot end what it never heard of, so it must end exactly the calls whose BYE
+    // SIPp sent. (Seen in CI: 49 of 50 ended, the 50th's BYE absent from SIPp's trace.)
+    let expected = if lost.is_some() {
+        let byes = run.sent("BYE");
+        assert!(
+            byes.len() as u64 >= calls * 9 / 10,
+            "SIPp sent only {} BYEs\n{}",
+            byes.len(),
+            run.report()
+        );
+        byes.len() as u64
+    } else {
+        calls
+    };
+    let seen = ended_calls(&log, expected as usize).await;
     let stats = ua.stats();
     assert_eq!(
         seen.len() as u64,
-        calls,
-        "freya saw {} calls; {stats:?}",
+        expected,
+        "freya saw {} calls end; {stats:?}",
         seen.len()
     );
+    if lost.is_some() {
+        let byes = run.sent("BYE");
+        for c in &seen {
+            assert!(
+                byes.contains(&c.call_id),
+                "{} ended without a BYE sent",
+                c.call_id
+            );
+        }
+    }
     for c in &seen {
         // With loss, SIPp's BYE may overtake an ACK it dropped (SIPp resends the ACK only
         // when a 200 retransmission reaches it): the BYE ends the dialog all the same.
@@ -189,7 +216,7 @@ async fn sipp_calls_freya(transport: &str, calls: u64, cps: u32, lost: Option<&s
         let r = rate(&arrivals);
         assert!(r >= 50.0, "calls arrived at {r:.1}/s, not 50/s or more");
     }
-    assert_eq!(stats.live_calls, 0, "{stats:?}");
+    assert_eq!(stats.live_calls, calls - expected, "{stats:?}");
     ua.shutdown().await;
 }
 

@@ -322,3 +322,151 @@ fn typed_errors_name_the_value() {
         .to_string()
         .starts_with("caller frame at sample 28808010"));
 }
+
+/// Feeds `tone` as 20 ms RTP packets `(index, arrival ms)`, in the given order, with
+/// timestamps `ts0 + 160 * index` (wrapping) of one SSRC; returns the caller channel.
+fn caller_by_rtp(
+    name: &str,
+    signal: &[i16],
+    ts0: u32,
+    order: &[(usize, u64)],
+) -> (Vec<i16>, freya_media::record::RecordStats) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = CallRecorder::create(&RecordConfig::new(dir.path()), name).unwrap();
+    let t0 = Instant::now();
+    for &(i, ms) in order {
+        let ts = ts0.wrapping_add(160 * i as u32);
+        let frame = &signal[i * FRAME..(i + 1) * FRAME];
+        rec.write_rtp(
+            Side::Caller,
+            t0 + Duration::from_millis(ms),
+            0xfeed,
+            ts,
+            8000,
+            frame,
+        )
+        .unwrap();
+    }
+    let summary = rec.finalize().unwrap();
+    let (_, samples) = read(&summary.path);
+    (split(&samples).0, summary.stats)
+}
+
+#[test]
+fn rtp_bursts_are_placed_by_timestamp() {
+    // 1 s of 440 Hz in 50 packets. Packets 10..=19 are held back 300 ms and arrive in one
+    // burst, in order; the timestamps wrap past 2^32 on the way.
+    let signal = tone(440.0, 8000.0, 50 * FRAME);
+    let mut order: Vec<(usize, u64)> = (0..50)
+        .filter(|i| !(10..20).contains(i))
+        .map(|i| (i, 20 * i as u64))
+        .collect();
+    let burst_at = 20 * 19 + 100;
+    let pos = order.iter().position(|&(i, _)| i == 20).unwrap();
+    for (k, i) in (10..20).enumerate() {
+        order.insert(pos + k, (i, burst_at));
+    }
+    let (caller, stats) = caller_by_rtp("rtp-burst", &signal, u32::MAX - 800, &order);
+    assert_eq!(stats.late_samples, 0, "{stats:?}");
+    assert_eq!(caller.len(), signal.len());
+    assert_eq!(checksum(&caller), checksum(&signal), "sample-exact");
+
+    // The same arrivals placed by arrival time lose the burst to overlap.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = CallRecorder::create(&RecordConfig::new(dir.path()), "arrival").unwrap();
+    let t0 = Instant::now();
+    for &(i, ms) in &order {
+        let frame = &signal[i * FRAME..(i + 1) * FRAME];
+        rec.write_at(Side::Caller, t0 + Duration::from_millis(ms), frame)
+            .unwrap();
+    }
+    assert!(rec.finalize().unwrap().stats.late_samples > 0);
+}
+
+#[test]
+fn rtp_new_ssrc_or_clock_jump_reanchors_at_arrival() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = CallRecorder::create(&RecordConfig::new(dir.path()), "rtp-jump").unwrap();
+    let t0 = Instant::now();
+    let at = |ms| t0 + Duration::from_millis(ms);
+    // 10 packets of stream A, then stream B (new SSRC, unrelated timestamps) after a
+    // 200 ms pause, then B's clock jumps by an hour mid-stream: each time the audio goes
+    // where it arrives, nothing is refused and no hour of silence is written.
+    for i in 0..10u32 {
+        rec.write_rtp(
+            Side::Caller,
+            at(20 * u64::from(i)),
+            1,
+            160 * i,
+            8000,
+            &[1000; FRAME],
+        )
+        .unwrap();
+    }
+    for i in 0..10u32 {
+        let ms = 400 + 20 * u64::from(i);
+        rec.write_rtp(
+            Side::Caller,
+            at(ms),
+            2,
+            7_777 + 160 * i,
+            8000,
+            &[2000; FRAME],
+        )
+        .unwrap();
+    }
+    for i in 0..5u32 {
+        let ms = 600 + 20 * u64::from(i);
+        let ts = 7_777 + 8000 * 3600 + 160 * i;
+        rec.write_rtp(Side::Caller, at(ms), 2, ts, 8000, &[3000; FRAME])
+            .unwrap();
+    }
+    assert!(rec
+        .write_rtp(Side::Caller, at(800), 2, 0, 0, &[0; FRAME])
+        .is_err());
+    let summary = rec.finalize().unwrap();
+    let (_, samples) = read(&summary.path);
+    let caller = split(&samples).0;
+    // 700 ms in all: A at 0–200 ms, silence, B at 400–600 ms, B after the jump at 600–700.
+    assert_eq!(caller.len(), 700 * 8);
+    assert!(caller[..1600].iter().all(|&s| s == 1000));
+    assert!(caller[1600..3200].iter().all(|&s| s == 0));
+    assert!(caller[3200..4800].iter().all(|&s| s == 2000));
+    assert!(caller[4800..].iter().all(|&s| s == 3000));
+    assert_eq!(summary.stats.late_samples, 0);
+}
+
+#[test]
+fn rtp_at_16_khz_converts_the_8_khz_clock() {
+    // An 8 kHz RTP clock feeding a 16 kHz recording: 160 ticks are 320 samples.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RecordConfig::new(dir.path());
+    config.sample_rate = 16_000;
+    let mut rec = CallRecorder::create(&config, "rtp-16k").unwrap();
+    let t0 = Instant::now();
+    // Packet 1 arrives before packet 0 (reordered), both at once: packet 0, older than the
+    // stream's anchor, lies before the recording's start.
+    rec.write_rtp(Side::Caller, t0, 9, 160, 8000, &[5; 320])
+        .unwrap();
+    rec.write_rtp(Side::Caller, t0, 9, 0, 8000, &[7; 320])
+        .unwrap();
+    rec.write_rtp(
+        Side::Caller,
+        t0 + Duration::from_millis(40),
+        9,
+        320,
+        8000,
+        &[9; 320],
+    )
+    .unwrap();
+    let summary = rec.finalize().unwrap();
+    let (spec, samples) = read(&summary.path);
+    assert_eq!(spec.sample_rate, 16_000);
+    let caller = split(&samples).0;
+    // Packet 1 anchored the stream at 0, so packet 0 lies before the start: dropped,
+    // counted; packets 1 and 2 are contiguous.
+    assert_eq!(summary.stats.late_samples, 320);
+    assert_eq!(caller.len(), 640);
+    assert!(caller[..320].iter().all(|&s| s == 5));
+    assert!(caller[320..].iter().all(|&s| s == 9));
+}

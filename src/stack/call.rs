@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use freya_media::bridge::{
-    connect, BridgeConfig, BridgeEvent, CallMetadata, ClientConfig, Direction as BridgeDirection,
-    LegOutput, LegReceiver, LegSender, Protocol,
+    BridgeEvent, CallMetadata, Direction as BridgeDirection, LegOutput, LegReceiver, LegSender,
 };
 use freya_media::record::{CallRecorder, Layout, RecordConfig, Side};
 use freya_media::relay::{
@@ -19,10 +18,10 @@ use freya_sip::sdp::Capabilities;
 use freya_sip::sdp::Negotiated;
 use freya_sip::ua::Call;
 
-use super::agents::protocol_kind;
+use super::agent_link::{agent_leg, dial_in_url};
 use super::media::{remote_media, CallMedia, Inbound};
 use super::{CallSummary, Inner};
-use crate::config::{AgentPool, Route, StackConfig};
+use crate::config::{AgentMode, AgentPool, Route, StackConfig};
 use crate::event::{CallEvent, EventKind};
 use crate::routing::{route, CallFacts};
 
@@ -226,6 +225,7 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         EventKind::SlotTaken {
             pool: pool.name.clone(),
             slot,
+            connect: dial_in_url(&inner, &pool, &id),
         },
     ));
     inner.track(CallSummary {
@@ -294,10 +294,6 @@ async fn take_slot(inner: &Inner, pool: &AgentPool, id: &str, call: &Call) -> Op
     }
 }
 
-pub(crate) fn bridge_config(pool: &AgentPool) -> BridgeConfig {
-    BridgeConfig::new(Protocol::default_for(protocol_kind(pool.protocol)))
-}
-
 /// Connects the agent, answers, and runs the media until either side ends. Returns how
 /// it ended and when it was answered.
 #[allow(clippy::too_many_arguments)]
@@ -318,11 +314,14 @@ async fn serve(
         by: "system",
     };
     // The agent first: a caller is never answered into silence.
-    let url = pool.url_for(slot);
-    let leg = match connect(&ClientConfig::new(&url), bridge_config(pool), meta).await {
+    if pool.mode == AgentMode::Server {
+        // The agent may take a moment to dial in.
+        let _ = call.ring();
+    }
+    let leg = match agent_leg(inner, pool, slot, meta).await {
         Ok(leg) => leg,
         Err(error) => {
-            tracing::warn!(call_id = id, url, %error, "stack: agent unreachable");
+            tracing::warn!(call_id = id, %error, "stack: agent unreachable");
             let _ = call.reject(503, "Service Unavailable", Some(Q850::TEMPORARY_FAILURE));
             return (
                 system(503, "Service Unavailable", Q850::TEMPORARY_FAILURE),
@@ -448,9 +447,9 @@ pub(crate) async fn pump(
             packet = from_caller.recv() => {
                 let Some(MediaPacket::Rtp(p)) = packet else { continue };
                 let now = Instant::now();
-                                if let Inbound::Audio(pcm) = media.receive(now, &p) {
+                if let Inbound::Audio(pcm) = media.receive(now, &p) {
                     let _ = agent_tx.send_audio(&pcm);
-                    record(&mut recorder, id, Side::Caller, now, &pcm);
+                    record_rtp(&mut recorder, id, now, &p, &pcm);
                 }
                 while let Some(d) = media.poll_dtmf(now) {
                     if let Some(digit) = d.code.to_char() {
@@ -460,7 +459,7 @@ pub(crate) async fn pump(
                 }
             }
             out = agent_rx.recv() => match out {
-                                Some(LegOutput::Frame(f)) => {
+                Some(LegOutput::Frame(f)) => {
                     let _ = to_caller.try_send(media.packet(&f.samples));
                     record(&mut recorder, id, Side::Agent, f.at, &f.samples);
                 }
@@ -523,10 +522,28 @@ pub(crate) async fn pump(
     (ending, recording)
 }
 
-/// Feeds the recording; a write error stops it (logged once) without touching the call.
+/// Feeds the recording the agent's audio, placed by when the bridge played it out; a
+/// write error stops the recording (logged once) without touching the call.
 fn record(rec: &mut Option<CallRecorder>, id: &str, side: Side, at: Instant, samples: &[i16]) {
     if let Some(r) = rec.as_mut() {
         if let Err(error) = r.write_at(side, at, samples) {
+            tracing::warn!(call_id = id, %error, "stack: recording stopped");
+            *rec = None;
+        }
+    }
+}
+
+/// Feeds the recording the caller's audio of one RTP packet, placed by its timestamp
+/// (G.711: an 8 kHz clock), so a burst the network delivered at once is kept whole.
+fn record_rtp(
+    rec: &mut Option<CallRecorder>,
+    id: &str,
+    now: Instant,
+    p: &freya_media::rtp::RtpPacket,
+    pcm: &[i16],
+) {
+    if let Some(r) = rec.as_mut() {
+        if let Err(error) = r.write_rtp(Side::Caller, now, p.ssrc(), p.timestamp(), 8000, pcm) {
             tracing::warn!(call_id = id, %error, "stack: recording stopped");
             *rec = None;
         }

@@ -3,6 +3,7 @@
 //! reload. Host-neutral: config in, events out, async handles (the Python and Node
 //! bindings expose this).
 
+mod agent_link;
 mod agents;
 mod b2bua;
 mod call;
@@ -62,6 +63,8 @@ pub(crate) struct Inner {
     events: broadcast::Sender<CallEvent>,
     /// Wakes calls waiting for a slot.
     pub(crate) slot_freed: tokio::sync::Notify,
+    /// Where server-mode agents dial in (`[agent_server]`).
+    pub(crate) agent_server: Option<agent_link::AgentServer>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,6 +142,7 @@ impl Stack {
                 reason: e.to_string(),
             })?;
         agents::start_builtin(&config).await?;
+        let agent_server = agent_link::AgentServer::start(&config).await?;
         let (ua, incoming) = UserAgent::bind(config.ua()).await?;
         let pools = config
             .agents
@@ -154,6 +158,7 @@ impl Stack {
             calls: Mutex::new(HashMap::new()),
             events,
             slot_freed: tokio::sync::Notify::new(),
+            agent_server,
         });
         tokio::spawn(accept(inner.clone(), incoming));
         Ok(Stack { inner })
@@ -162,6 +167,11 @@ impl Stack {
     /// Where SIP listens.
     pub fn sip_addr(&self) -> SocketAddr {
         self.inner.ua.local_addr()
+    }
+
+    /// Where server-mode agents dial in (`[agent_server]`), when it runs.
+    pub fn agent_server_addr(&self) -> Option<SocketAddr> {
+        self.inner.agent_server.as_ref().map(|s| s.local_addr())
     }
 
     /// A stream of every call event from now on.
@@ -189,7 +199,17 @@ impl Stack {
                 reason: "RTP addresses and ports cannot change on reload; restart instead".into(),
             });
         }
+        if old.agent_server.listen != config.agent_server.listen {
+            return Err(StackError::Config {
+                key: "agent_server.listen".into(),
+                reason: "the agent server's address cannot change on reload; restart instead"
+                    .into(),
+            });
+        }
         self.inner.ua.reload(config.ua())?;
+        if let Some(server) = &self.inner.agent_server {
+            server.reload(&config);
+        }
         {
             let mut pools = lock(&self.inner.pools);
             for a in &config.agents {

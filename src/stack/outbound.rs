@@ -9,15 +9,16 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use freya_media::bridge::{connect, CallMetadata, ClientConfig, Direction as BridgeDirection};
+use freya_media::bridge::{CallMetadata, Direction as BridgeDirection};
+
+use super::agent_link::{agent_leg, dial_in_url};
 use freya_media::relay::{spawn_endpoint, LegId, LegSetup};
 use freya_sip::dialog::{DialogEvent, Q850};
 use freya_sip::sdp::Capabilities;
 use freya_sip::ua::{Call, Originate};
 
 use super::call::{
-    bridge_config, hangup_event, pump, release_slot, shell_config, start_recording, wait_end,
-    x_headers_of, Ending,
+    hangup_event, pump, release_slot, shell_config, start_recording, wait_end, x_headers_of, Ending,
 };
 use super::{CallSummary, Inner};
 use crate::event::{CallEvent, EventKind};
@@ -136,6 +137,7 @@ pub(crate) async fn originate(
         EventKind::SlotTaken {
             pool: pool.name.clone(),
             slot,
+            connect: dial_in_url(&inner, &pool, &id),
         },
     ));
     inner.track(CallSummary {
@@ -203,11 +205,10 @@ async fn follow(
             Some(DialogEvent::Answered { media, .. }) => {
                 let answered = Instant::now();
                 inner.emit(CallEvent::new(id, EventKind::Answered {}));
-                let url = pool.url_for(slot);
-                let leg = match connect(&ClientConfig::new(&url), bridge_config(pool), meta).await {
+                let leg = match agent_leg(inner, pool, slot, meta).await {
                     Ok(leg) => leg,
                     Err(error) => {
-                        tracing::warn!(call_id = id, url, %error, "stack: agent unreachable: hanging up");
+                        tracing::warn!(call_id = id, %error, "stack: agent unreachable: hanging up");
                         let _ = call.hangup(Some(Q850::TEMPORARY_FAILURE));
                         let _ = relay.close().await;
                         let end = wait_end(&mut call).await;

@@ -102,6 +102,8 @@ pub struct SippRun {
     pub stderr: String,
     pub errors: String,
     pub stats: HashMap<String, String>,
+    /// SIPp's message trace, when the run was given `-trace_msg`.
+    pub messages: String,
 }
 
 impl SippRun {
@@ -140,6 +142,26 @@ impl SippRun {
         )
     }
 
+    /// The Call-IDs of the requests named `method` that SIPp's message trace shows as sent
+    /// (a request SIPp's `-lost` dropped is traced as "voluntary lost", not as sent).
+    pub fn sent(&self, method: &str) -> std::collections::HashSet<String> {
+        let start = format!("{method} ");
+        self.messages
+            .split("message sent (")
+            .skip(1)
+            .filter_map(|block| {
+                // The block: "N bytes):\n\n<start line>\n<headers>…"
+                let body = block.split_once("):")?.1.trim_start();
+                if !body.starts_with(&start) {
+                    return None;
+                }
+                body.lines()
+                    .find_map(|l| l.strip_prefix("Call-ID:"))
+                    .map(|v| v.trim().to_owned())
+            })
+            .collect()
+    }
+
     /// Exit status 0, `calls` successful calls and none failed.
     pub fn assert_all_succeeded(&self, calls: u64) {
         assert!(self.status.success(), "SIPp failed\n{}", self.report());
@@ -160,6 +182,7 @@ pub async fn sipp(port: u16, args: &[&str]) -> SippRun {
     let dir = tempfile::tempdir().unwrap();
     let stats = dir.path().join("stats.csv");
     let errors = dir.path().join("errors.log");
+    let messages = dir.path().join("messages.log");
     let port = port.to_string();
     let mut all: Vec<String> = [
         "-i",
@@ -180,6 +203,9 @@ pub async fn sipp(port: u16, args: &[&str]) -> SippRun {
         "-trace_err",
         "-error_file",
         errors.to_str().unwrap(),
+        // Used only with -trace_msg.
+        "-message_file",
+        messages.to_str().unwrap(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -209,6 +235,7 @@ pub async fn sipp(port: u16, args: &[&str]) -> SippRun {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         errors: std::fs::read_to_string(&errors).unwrap_or_default(),
+        messages: std::fs::read_to_string(&messages).unwrap_or_default(),
         stats,
     }
 }

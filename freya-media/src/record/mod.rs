@@ -134,6 +134,12 @@ pub struct RecordConfig {
     /// where its side's audio ends is taken as contiguous (default 60 ms), so network jitter
     /// does not punch gaps or overlaps into the recording.
     pub snap_tolerance: Duration,
+    /// [`CallRecorder::write_rtp`]: how far a frame's RTP-timestamp position may stray
+    /// from its arrival-time position before the side is re-anchored at the arrival time
+    /// (default 1 s). Within it, network bursts and reordering keep each frame at its
+    /// timestamp's place; beyond it the sender's clock jumped (or drifted that far), and
+    /// arrival time is the better guess.
+    pub rtp_resync: Duration,
 }
 
 impl RecordConfig {
@@ -147,6 +153,7 @@ impl RecordConfig {
             align_window: Duration::from_millis(200),
             max_gap: Duration::from_secs(3600),
             snap_tolerance: Duration::from_millis(60),
+            rtp_resync: Duration::from_secs(1),
         }
     }
 

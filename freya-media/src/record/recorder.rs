@@ -58,6 +58,14 @@ pub struct RecordingSummary {
     pub stats: RecordStats,
 }
 
+/// Where one side's RTP stream sits on the timeline: its timestamp `ts` is sample `at`.
+#[derive(Debug, Clone, Copy)]
+struct RtpAnchor {
+    ssrc: u32,
+    ts: u32,
+    at: u64,
+}
+
 /// One side's audio not written yet: `queue` holds samples `start..start + queue.len()`;
 /// anything outside is silence.
 #[derive(Debug, Default)]
@@ -111,8 +119,11 @@ pub struct CallRecorder {
     align: u64,
     max_gap: u64,
     snap: u64,
-    /// Time zero of [`write_at`](Self::write_at).
+    /// Time zero of [`write_at`](Self::write_at) and [`write_rtp`](Self::write_rtp).
     epoch: Option<Instant>,
+    /// Per side, the RTP stream [`write_rtp`](Self::write_rtp) places by timestamp.
+    anchors: [Option<RtpAnchor>; 2],
+    resync: u64,
     stats: RecordStats,
 }
 
@@ -164,6 +175,8 @@ impl CallRecorder {
             max_gap: config.samples(config.max_gap),
             snap: config.samples(config.snap_tolerance),
             epoch: None,
+            anchors: [None, None],
+            resync: config.samples(config.rtp_resync),
             stats: RecordStats::default(),
         })
     }
@@ -289,6 +302,99 @@ impl CallRecorder {
             end
         } else {
             at
+        };
+        self.write(side, at, samples)
+    }
+
+    /// Feeds `samples` of `side` from an RTP packet of stream `ssrc` with timestamp `ts`
+    /// (RFC 3550 §5.1, in ticks of `clock_rate` Hz: 8000 for G.711) that arrived at `now`.
+    ///
+    /// The first packet of a stream is placed at its arrival time (as
+    /// [`write_at`](Self::write_at) would); every later one at the first one's place plus
+    /// its timestamp distance, converted to the recording's rate. So a burst of packets
+    /// that the network held back and delivered at once is written back to back instead of
+    /// being overlapped by its neighbours and dropped as late. (A packet older than what
+    /// its side has fed already is late as with [`write`](Self::write): reordering is the
+    /// jitter buffer's job.) A new SSRC, or a timestamp whose place lies more
+    /// than [`rtp_resync`](RecordConfig::rtp_resync) from the arrival time (the sender's
+    /// clock jumped), re-anchors the stream at its arrival time.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write); `clock_rate` 0 is [`RecordError::BadConfig`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::{Duration, Instant};
+    /// use freya_media::record::{CallRecorder, RecordConfig, Side};
+    ///
+    /// let mut rec = CallRecorder::create(&RecordConfig::new(dir.path()), "call-rtp")?;
+    /// let t0 = Instant::now();
+    /// // Three 20 ms packets held back by the network arrive together at 60 ms.
+    /// for (i, ts) in [1000u32, 1160, 1320].into_iter().enumerate() {
+    ///     let at = if i == 0 { t0 } else { t0 + Duration::from_millis(60) };
+    ///     rec.write_rtp(Side::Caller, at, 0x1234, ts, 8000, &[100; 160])?;
+    /// }
+    /// let summary = rec.finalize()?;
+    /// assert_eq!(summary.frames, 480); // 60 ms, nothing dropped
+    /// assert_eq!(summary.stats.late_samples, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn write_rtp(
+        &mut self,
+        side: Side,
+        now: Instant,
+        ssrc: u32,
+        ts: u32,
+        clock_rate: u32,
+        samples: &[i16],
+    ) -> Result<(), RecordError> {
+        if clock_rate == 0 {
+            return Err(RecordError::BadConfig {
+                setting: "clock_rate",
+                value: "0".into(),
+                reason: "an RTP clock rate must be positive",
+            });
+        }
+        let epoch = *self.epoch.get_or_insert(now);
+        let since = now.saturating_duration_since(epoch);
+        let arrival = (since.as_nanos() * u128::from(self.sample_rate) / 1_000_000_000) as u64;
+        let placed = self.anchors[side.channel()]
+            .filter(|a| a.ssrc == ssrc)
+            .map(|a| {
+                // Signed distance in RTP ticks (RFC 3550 timestamps wrap at 2^32).
+                let ticks = i64::from(ts.wrapping_sub(a.ts) as i32);
+                let delta = ticks * i64::from(self.sample_rate) / i64::from(clock_rate);
+                a.at as i64 + delta
+            })
+            .filter(|&at| at.abs_diff(arrival as i64) <= self.resync);
+        let at = match placed {
+            Some(at) if at < 0 => {
+                // Older than the stream's first packet, before the recording's start:
+                // what lies before sample 0 is late (counted by write's rules too).
+                let skip = usize::try_from(at.unsigned_abs())
+                    .unwrap_or(usize::MAX)
+                    .min(samples.len());
+                self.stats.fed[side.channel()] += skip as u64;
+                self.stats.late_samples += skip as u64;
+                return match samples.get(skip..) {
+                    Some(rest) if !rest.is_empty() => self.write(side, 0, rest),
+                    _ => Ok(()),
+                };
+            }
+            Some(at) => at as u64,
+            None => {
+                // A new stream, or its clock jumped: anchor it where it arrives, snapped
+                // to the side's end like write_at so a resync does not punch a gap.
+                let end = self.track(side).end;
+                let at = if arrival.abs_diff(end) <= self.snap {
+                    end
+                } else {
+                    arrival
+                };
+                self.anchors[side.channel()] = Some(RtpAnchor { ssrc, ts, at });
+                at
+            }
         };
         self.write(side, at, samples)
     }

@@ -109,6 +109,31 @@ fn lost_ack_is_recovered() {
     w.assert_quiet();
 }
 
+/// Every ACK is lost, and the caller hangs up while the callee still retransmits its 2xx:
+/// the BYE ends the call at the callee at once (RFC 3261 §15: a BYE in a dialog whose 2xx
+/// awaits its ACK is taken), and the 2xx retransmissions stop.
+#[test]
+fn bye_overtaking_every_lost_ack_ends_the_call() {
+    let mut w = World::pair(1, CLEAN, caller_hangs_up_after(2), Policy::default());
+    w.filter = Some(Box::new(|_, line| line.starts_with("ACK ")));
+    w.call(0, addr(1));
+    w.run(secs(300));
+    let end = w.ended(1);
+    assert_eq!(
+        (end.by, end.kind, end.status),
+        (Side::Remote, EndKind::Bye, 200),
+        "{}",
+        w.explain()
+    );
+    assert_eq!(w.nodes[1].layer.stats().no_ack, 0, "{}", w.explain());
+    let end = w.ended(0);
+    assert_eq!(
+        (end.by, end.kind, end.status),
+        (Side::Local, EndKind::Bye, 200)
+    );
+    w.assert_quiet();
+}
+
 /// No ACK ever arrives: the 2xx is retransmitted at T1, 2T1, 4T1… capped at T2, and at
 /// 64·T1 the UAS gives up and sends BYE (RFC 3261 §13.3.1.4).
 #[test]

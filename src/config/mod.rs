@@ -16,6 +16,10 @@ use freya_sip::ua::{EndpointConfig, TrunkConfig, UaConfig};
 
 use crate::error::StackError;
 
+mod agents;
+
+pub use agents::{AgentMode, AgentPool, AgentProtocol, AgentServerConfig, BusyPolicy};
+
 /// The embedded default configuration: SIP on 127.0.0.1:5060 (UDP and TCP), every call
 /// from 127.0.0.0/8 routed to 30 built-in echo agents, control API on 127.0.0.1:8088.
 /// `freya-stack --print-default-config` prints it.
@@ -74,116 +78,6 @@ impl Default for MediaConfig {
             rtp_port_end: default_port_end(),
             rtp_timeout_s: default_rtp_timeout(),
         }
-    }
-}
-
-/// The WebSocket wire protocol of an agent pool.
-///
-/// ```
-/// use freya::config::AgentProtocol;
-/// assert_eq!(toml::from_str::<toml::Value>("p = \"twilio\"").unwrap()["p"].as_str(), Some("twilio"));
-/// assert_eq!(AgentProtocol::default(), AgentProtocol::Twilio);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentProtocol {
-    /// Twilio Media Streams JSON (pipecat's `TwilioFrameSerializer`).
-    #[default]
-    Twilio,
-    /// jambonz `listen`: JSON metadata, then L16 binary frames.
-    Jambonz,
-    /// Asterisk chan_websocket: text control messages and binary media.
-    Asterisk,
-}
-
-/// What a caller hears when every slot of a pool is busy.
-///
-/// ```
-/// let b: freya::config::BusyPolicy = toml::from_str("status = 486").unwrap();
-/// assert_eq!((b.status, b.wait_ms), (486, 0));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BusyPolicy {
-    /// The SIP status (486 Busy Here or 503 Service Unavailable; default 503).
-    #[serde(default = "default_busy_status")]
-    pub status: u16,
-    /// The Q.850 cause in the `Reason` header (default 34, no circuit available).
-    #[serde(default = "default_busy_cause")]
-    pub q850_cause: u16,
-    /// How long a call may wait (ringing) for a slot to free up before that answer, in ms
-    /// (default 0: answer at once).
-    #[serde(default)]
-    pub wait_ms: u64,
-}
-
-fn default_busy_status() -> u16 {
-    503
-}
-fn default_busy_cause() -> u16 {
-    34
-}
-
-impl Default for BusyPolicy {
-    fn default() -> BusyPolicy {
-        BusyPolicy {
-            status: default_busy_status(),
-            q850_cause: default_busy_cause(),
-            wait_ms: 0,
-        }
-    }
-}
-
-/// A pool of N identical voice-agent slots (`[[agents]]`): a call takes an idle one.
-///
-/// ```
-/// let a: freya::config::AgentPool = toml::from_str(
-///     "name = \"support\"\nslots = 2\nurl = \"ws://127.0.0.1:{port}/telephony/ws\"\nbase_port = 9000").unwrap();
-/// assert_eq!(a.url_for(1), "ws://127.0.0.1:9001/telephony/ws");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentPool {
-    /// The pool's name, named by routes.
-    pub name: String,
-    /// How many slots (default 30).
-    #[serde(default = "default_slots")]
-    pub slots: usize,
-    /// The agent URL of a slot: `{port}` becomes `base_port + slot`, `{slot}` the slot
-    /// number (0-based).
-    #[serde(default = "default_url")]
-    pub url: String,
-    /// The port of slot 0 (default 8765).
-    #[serde(default = "default_base_port")]
-    pub base_port: u16,
-    /// The wire protocol (default `twilio`).
-    #[serde(default)]
-    pub protocol: AgentProtocol,
-    /// Start freya's echo agent in-process for every slot (the demo needs nothing else).
-    #[serde(default)]
-    pub builtin_echo: bool,
-    /// What callers get when every slot is busy.
-    #[serde(default)]
-    pub busy: BusyPolicy,
-}
-
-fn default_slots() -> usize {
-    30
-}
-fn default_url() -> String {
-    "ws://127.0.0.1:{port}/telephony/ws".into()
-}
-fn default_base_port() -> u16 {
-    8765
-}
-
-impl AgentPool {
-    /// The URL of slot `slot`.
-    pub fn url_for(&self, slot: usize) -> String {
-        let port = u32::from(self.base_port) + slot as u32;
-        self.url
-            .replace("{port}", &port.to_string())
-            .replace("{slot}", &slot.to_string())
     }
 }
 
@@ -316,6 +210,9 @@ pub struct StackConfig {
     /// The control API.
     #[serde(default)]
     pub control: ControlConfig,
+    /// Where agents of `mode = "server"` pools dial in (`[agent_server]`).
+    #[serde(default)]
+    pub agent_server: AgentServerConfig,
 }
 
 impl StackConfig {
@@ -345,6 +242,17 @@ impl StackConfig {
     pub fn control_token(&self) -> Option<String> {
         self.control.token.clone().or_else(|| {
             self.control
+                .token_env
+                .as_deref()
+                .and_then(|v| std::env::var(v).ok())
+                .filter(|t| !t.is_empty())
+        })
+    }
+
+    /// The agent server's token: `token`, else the variable `token_env` names.
+    pub fn agent_token(&self) -> Option<String> {
+        self.agent_server.token.clone().or_else(|| {
+            self.agent_server
                 .token_env
                 .as_deref()
                 .and_then(|v| std::env::var(v).ok())
@@ -410,7 +318,9 @@ impl StackConfig {
                     format!("{}: must be 300-699", a.busy.status),
                 ));
             }
+            a.check_mode(&key, &self.agent_server)?;
         }
+        self.agent_server.check()?;
         for (i, r) in self.routes.iter().enumerate() {
             let key = format!("routes[{i}]");
             match (&r.agents, &r.uri) {

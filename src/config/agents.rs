@@ -1,0 +1,274 @@
+//! Voice-agent pools (`[[agents]]`) and the agent server (`[agent_server]`): how a call
+//! reaches its agent. In `client` mode freya dials the slot's URL (as Asterisk's
+//! chan_websocket does); in `server` mode the agent dials freya's agent server and names
+//! the call (`ws://<listen>/call/<X-Freya-Call-Id>`), with a bearer token.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::err;
+use crate::error::StackError;
+
+/// The WebSocket wire protocol of an agent pool.
+///
+/// ```
+/// use freya::config::AgentProtocol;
+/// assert_eq!(toml::from_str::<toml::Value>("p = \"twilio\"").unwrap()["p"].as_str(), Some("twilio"));
+/// assert_eq!(AgentProtocol::default(), AgentProtocol::Twilio);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentProtocol {
+    /// Twilio Media Streams JSON (pipecat's `TwilioFrameSerializer`).
+    #[default]
+    Twilio,
+    /// jambonz `listen`: JSON metadata, then L16 binary frames.
+    Jambonz,
+    /// Asterisk chan_websocket: text control messages and binary media.
+    Asterisk,
+}
+
+/// What a caller hears when every slot of a pool is busy.
+///
+/// ```
+/// let b: freya::config::BusyPolicy = toml::from_str("status = 486").unwrap();
+/// assert_eq!((b.status, b.wait_ms), (486, 0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusyPolicy {
+    /// The SIP status (486 Busy Here or 503 Service Unavailable; default 503).
+    #[serde(default = "default_busy_status")]
+    pub status: u16,
+    /// The Q.850 cause in the `Reason` header (default 34, no circuit available).
+    #[serde(default = "default_busy_cause")]
+    pub q850_cause: u16,
+    /// How long a call may wait (ringing) for a slot to free up before that answer, in ms
+    /// (default 0: answer at once).
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+fn default_busy_status() -> u16 {
+    503
+}
+fn default_busy_cause() -> u16 {
+    34
+}
+
+impl Default for BusyPolicy {
+    fn default() -> BusyPolicy {
+        BusyPolicy {
+            status: default_busy_status(),
+            q850_cause: default_busy_cause(),
+            wait_ms: 0,
+        }
+    }
+}
+
+/// A pool of N identical voice-agent slots (`[[agents]]`): a call takes an idle one.
+///
+/// ```
+/// let a: freya::config::AgentPool = toml::from_str(
+///     "name = \"support\"\nslots = 2\nurl = \"ws://127.0.0.1:{port}/telephony/ws\"\nbase_port = 9000").unwrap();
+/// assert_eq!(a.url_for(1), "ws://127.0.0.1:9001/telephony/ws");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPool {
+    /// The pool's name, named by routes.
+    pub name: String,
+    /// How many slots (default 30).
+    #[serde(default = "default_slots")]
+    pub slots: usize,
+    /// The agent URL of a slot: `{port}` becomes `base_port + slot`, `{slot}` the slot
+    /// number (0-based).
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// The port of slot 0 (default 8765).
+    #[serde(default = "default_base_port")]
+    pub base_port: u16,
+    /// The wire protocol (default `twilio`).
+    #[serde(default)]
+    pub protocol: AgentProtocol,
+    /// Start freya's echo agent in-process for every slot (the demo needs nothing else).
+    #[serde(default)]
+    pub builtin_echo: bool,
+    /// What callers get when every slot is busy.
+    #[serde(default)]
+    pub busy: BusyPolicy,
+    /// Who opens the WebSocket (default `client`: freya dials `url`).
+    #[serde(default)]
+    pub mode: AgentMode,
+}
+
+fn default_slots() -> usize {
+    30
+}
+fn default_url() -> String {
+    "ws://127.0.0.1:{port}/telephony/ws".into()
+}
+fn default_base_port() -> u16 {
+    8765
+}
+
+impl AgentPool {
+    /// The URL of slot `slot`.
+    pub fn url_for(&self, slot: usize) -> String {
+        let port = u32::from(self.base_port) + slot as u32;
+        self.url
+            .replace("{port}", &port.to_string())
+            .replace("{slot}", &slot.to_string())
+    }
+}
+
+/// Who opens an agent pool's WebSocket.
+///
+/// ```
+/// use freya::config::{AgentMode, AgentPool};
+/// let a: AgentPool = toml::from_str("name = \"dialin\"\nmode = \"server\"").unwrap();
+/// assert_eq!(a.mode, AgentMode::Server);
+/// assert_eq!(AgentMode::default(), AgentMode::Client);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentMode {
+    /// freya connects to the slot's `url` when a call takes the slot.
+    #[default]
+    Client,
+    /// The agent connects to `[agent_server]` and names the call; the `slot_taken` event
+    /// carries the URL to open. No agent within `connect_timeout_ms` fails the call.
+    Server,
+}
+
+impl AgentPool {
+    /// Checks the pool's mode against the agent server's settings.
+    pub(crate) fn check_mode(
+        &self,
+        key: &str,
+        server: &AgentServerConfig,
+    ) -> Result<(), StackError> {
+        if self.mode == AgentMode::Server {
+            if server.listen.is_none() {
+                return Err(err(
+                    &format!("{key}.mode"),
+                    "\"server\" needs [agent_server] listen = \"ADDR:PORT\"".into(),
+                ));
+            }
+            if self.builtin_echo {
+                return Err(err(
+                    &format!("{key}.builtin_echo"),
+                    "built-in echo agents are listeners: use mode = \"client\"".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where agents of `mode = "server"` pools dial in (`[agent_server]`): freya's side of
+/// the bridge in server mode (the agent opens `ws://<listen>/call/<X-Freya-Call-Id>` with
+/// `Authorization: Bearer <token>` or `?token=<token>`; an unknown call gets 404, a wrong
+/// token 401).
+///
+/// ```
+/// let s: freya::config::AgentServerConfig =
+///     toml::from_str("listen = \"127.0.0.1:8090\"\ntoken_env = \"FREYA_AGENT_TOKEN\"").unwrap();
+/// assert_eq!(s.connect_timeout_ms, 10_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentServerConfig {
+    /// The listening address (absent = no agent server). It cannot change on reload.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The bearer token agents must present. Required unless `listen` is loopback.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// An environment variable holding the token (read at load and reload).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// How long a call waits for its agent to connect, in ms (default 10,000).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    10_000
+}
+
+impl Default for AgentServerConfig {
+    fn default() -> AgentServerConfig {
+        AgentServerConfig {
+            listen: None,
+            token: None,
+            token_env: None,
+            connect_timeout_ms: default_connect_timeout(),
+        }
+    }
+}
+
+impl AgentServerConfig {
+    pub(crate) fn check(&self) -> Result<(), StackError> {
+        let Some(addr) = self.listen else {
+            return Ok(());
+        };
+        if self.token.is_none() && self.token_env.is_none() && !addr.ip().is_loopback() {
+            // As for the control API: without a token, loopback only.
+            return Err(err(
+                "agent_server.token",
+                format!("{addr}: an agent server beyond loopback needs a token"),
+            ));
+        }
+        if !(100..=600_000).contains(&self.connect_timeout_ms) {
+            return Err(err(
+                "agent_server.connect_timeout_ms",
+                format!("{}: must be 100-600000", self.connect_timeout_ms),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::StackConfig;
+
+    fn load(extra: &str) -> Result<StackConfig, String> {
+        let text = format!(
+            "[[agents]]\nname = \"dialin\"\nmode = \"server\"\n{extra}\n\
+             [[routes]]\nname = \"r\"\nagents = \"dialin\"\n"
+        );
+        StackConfig::from_toml(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn server_mode_needs_the_agent_server() {
+        let e = load("").unwrap_err();
+        assert!(e.contains("agents[0].mode"), "{e}");
+        let c = load("[agent_server]\nlisten = \"127.0.0.1:8090\"").unwrap();
+        assert_eq!(c.agent_token(), None);
+    }
+
+    #[test]
+    fn beyond_loopback_the_agent_server_needs_a_token() {
+        let e = load("[agent_server]\nlisten = \"0.0.0.0:8090\"").unwrap_err();
+        assert!(
+            e.contains("agent_server.token") && e.contains("0.0.0.0:8090"),
+            "{e}"
+        );
+        let c = load("[agent_server]\nlisten = \"0.0.0.0:8090\"\ntoken = \"s\"").unwrap();
+        assert_eq!(c.agent_token().as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn builtin_echo_cannot_dial_in_and_timeouts_are_bounded() {
+        let e =
+            load("builtin_echo = true\n[agent_server]\nlisten = \"127.0.0.1:8090\"").unwrap_err();
+        assert!(e.contains("agents[0].builtin_echo"), "{e}");
+        let e = load("[agent_server]\nlisten = \"127.0.0.1:8090\"\nconnect_timeout_ms = 5")
+            .unwrap_err();
+        assert!(e.contains("connect_timeout_ms") && e.contains('5'), "{e}");
+    }
+}
