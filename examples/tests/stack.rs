@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    call, channel_tone, config, config_with_agent, events, free_base, http, start, tone_hz,
+    call, channel_tone, config, config_with_agent, events, free_base, http, start, tone_call,
+    tone_hz,
 };
 
 #[test]
@@ -22,20 +23,12 @@ fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
     let ev = events(&s);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("heard.wav");
-    let out = call(
+    let out = tone_call(
         &s,
-        &[
-            "--duration",
-            "2",
-            "--tone",
-            "1000",
-            "--record",
-            wav.to_str().unwrap(),
-            "--header",
-            "X-Freya-Workflow-Id: wf-42",
-            "--header",
-            "X-Tenant:  acme ü",
-        ],
+        2,
+        1000,
+        &wav,
+        &["X-Freya-Workflow-Id: wf-42", "X-Tenant:  acme ü"],
     )
     .output()
     .unwrap();
@@ -279,21 +272,9 @@ fn a_pipecat_agent_as_the_slot_echoes_the_caller() {
     let s = start(&config_with_agent(1, "{ status = 503 }", "", Some(port)));
     let ev = events(&s);
     let wav = dir.path().join("heard.wav");
-    let out = call(
-        &s,
-        &[
-            "--duration",
-            "3",
-            "--tone",
-            "1000",
-            "--record",
-            wav.to_str().unwrap(),
-            "--header",
-            "X-Freya-Workflow-Id: wf-pipecat",
-        ],
-    )
-    .output()
-    .unwrap();
+    let out = tone_call(&s, 3, 1000, &wav, &["X-Freya-Workflow-Id: wf-pipecat"])
+        .output()
+        .unwrap();
     let _ = agent.kill();
     let _ = agent.wait();
     assert_eq!(
@@ -406,20 +387,12 @@ fn a_b2bua_route_bridges_two_sip_legs_with_media_through_freya() {
     let s = start(&text);
     let ev = events(&s);
     let heard = dir.path().join("caller.wav");
-    let out = call(
+    let out = tone_call(
         &s,
-        &[
-            "--duration",
-            "2",
-            "--tone",
-            "1000",
-            "--record",
-            heard.to_str().unwrap(),
-            "--header",
-            "X-Freya-Workflow-Id: wf-b2b",
-            "--header",
-            "X-Carrier:  keep  me ",
-        ],
+        2,
+        1000,
+        &heard,
+        &["X-Freya-Workflow-Id: wf-b2b", "X-Carrier:  keep  me "],
     )
     .output()
     .unwrap();

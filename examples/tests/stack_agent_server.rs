@@ -9,38 +9,16 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{call, events, free_base, start, tone_hz};
+use common::{call, config_with_agent, events, start, tone_call, tone_hz};
 
+/// The common test config with its pool switched to server mode (no built-in echo: the
+/// agent port given is never used) and an agent server on a free loopback port.
 fn config() -> String {
-    let rtp = 2 * (free_base(1) / 2).min(30000);
-    format!(
-        r#"
-[sip]
-bind = "127.0.0.1:0"
-t1_ms = 100
-[[trunks]]
-name = "local"
-match = ["127.0.0.0/8"]
-[media]
-address = "127.0.0.1"
-rtp_port_start = {rtp}
-rtp_port_end = {rtp_end}
-[agent_server]
-listen = "127.0.0.1:0"
-token = "ag3nt"
-connect_timeout_ms = 4000
-[[agents]]
-name = "dialin"
-mode = "server"
-slots = 2
-[[routes]]
-name = "default"
-agents = "dialin"
-[control]
-listen = "127.0.0.1:0"
-token = "t0ken"
-"#,
-        rtp_end = rtp + 39,
+    let extra =
+        "[agent_server]\nlisten = \"127.0.0.1:0\"\ntoken = \"ag3nt\"\nconnect_timeout_ms = 4000\n";
+    config_with_agent(2, "{ status = 503 }", extra, Some(9)).replace(
+        "builtin_echo = false",
+        "builtin_echo = false\nmode = \"server\"",
     )
 }
 
@@ -68,22 +46,10 @@ fn the_agent_dials_in_with_its_token_and_echoes_the_caller() {
     let ev = events(&s);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("heard.wav");
-    let caller = call(
-        &s,
-        &[
-            "--duration",
-            "2",
-            "--tone",
-            "1000",
-            "--record",
-            wav.to_str().unwrap(),
-            "--header",
-            "X-Freya-Workflow-Id: wf-dial",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let caller = tone_call(&s, 2, 1000, &wav, &["X-Freya-Workflow-Id: wf-dial"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
 
     let taken = next(&ev, "slot_taken");
     let id = taken["call_id"].as_str().unwrap();

@@ -25,7 +25,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{call, channel_tone, config_full, events, http, start, tone_hz};
+use common::{channel_tone, config_full, events, http, start, tone_call, tone_hz};
 
 /// SIPp's concurrent calls, and the echo slots for them (plus the `sip-ua` call, plus spare).
 const CALLS: usize = 100;
@@ -170,22 +170,10 @@ fn a_hundred_sipp_calls_with_media_survive_reloads_and_echo_their_audio() {
     // One sip-ua call in the middle of the load, its audio checked by content.
     std::thread::sleep(Duration::from_millis(1500));
     let heard = work.path().join("sip-ua.wav");
-    let ua = call(
-        &s,
-        &[
-            "--duration",
-            "4",
-            "--tone",
-            "1000",
-            "--record",
-            heard.to_str().unwrap(),
-            "--header",
-            "X-Load: sip-ua",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let ua = tone_call(&s, 4, 1000, &heard, &["X-Load: sip-ua"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
 
     // Wait until the 100 SIPp calls and the sip-ua one are all live (SIPp's start within
     // 2 s and last 8 s).

@@ -181,6 +181,26 @@ pub fn call(s: &Server, args: &[&str]) -> Command {
     c
 }
 
+/// A `sip-ua call` of `secs` seconds sending a `hz` tone, recording what it hears to
+/// `record`, with each of `headers` (`"Name: value"`) added to its INVITE.
+pub fn tone_call(
+    s: &Server,
+    secs: u32,
+    hz: u32,
+    record: &std::path::Path,
+    headers: &[&str],
+) -> Command {
+    let mut c = call(
+        s,
+        &["--duration", &secs.to_string(), "--tone", &hz.to_string()],
+    );
+    c.arg("--record").arg(record);
+    for h in headers {
+        c.args(["--header", h]);
+    }
+    c
+}
+
 /// The frequency (Hz) of the tone in a mono 8 kHz WAV, and how many voiced samples hold it.
 pub fn tone_hz(path: &std::path::Path) -> (f64, usize) {
     let mut r = hound::WavReader::open(path).expect("a WAV file");
