@@ -238,7 +238,7 @@ if want rust; then
     step cargo-test cargo cargo test --workspace --locked --no-fail-fast
     # 100 concurrent calls with media through freya-stack need optimized code: in the debug
     # build above this test is ignored (one core cannot carry it unoptimized), so it runs here.
-    step stack-load cargo cargo test --release --locked -p freya-examples --test stack_load
+    step stack-load cargo cargo test --profile ci-load --locked -p freya-examples --test stack_load
 fi
 
 if want python; then
