@@ -3,15 +3,11 @@
 
 use std::net::SocketAddr;
 
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
 
-use freya::media::bridge::echo::{EchoAgent, EchoNote};
-use freya::media::bridge::{ProtocolKind, WsMessage};
+use freya::media::bridge::echo::{echo_over, EchoAgent, EchoNote};
+use freya::media::bridge::ProtocolKind;
 
 /// Dials `url` (with `Authorization: Bearer <token>` when given) and echoes until either
 /// side closes; each note goes to `note` with the server's address.
@@ -42,32 +38,7 @@ pub async fn dial(
     }
     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut agent = EchoAgent::new(protocol);
-    while let Some(m) = ws.next().await {
-        let msg = match m.map_err(|e| format!("{url}: {e}"))? {
-            Message::Text(t) => WsMessage::Text(t.to_string()),
-            Message::Binary(b) => WsMessage::Binary(b),
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        let reply = agent.handle(&msg);
-        for out in reply.send {
-            let m = match out {
-                WsMessage::Text(t) => Message::Text(t.into()),
-                WsMessage::Binary(b) => Message::Binary(b),
-            };
-            ws.send(m).await.map_err(|e| format!("{url}: {e}"))?;
-        }
-        for n in &reply.notes {
-            note(peer, n);
-        }
-        if reply.close {
-            let normal = CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            };
-            let _ = ws.close(Some(normal)).await;
-            break;
-        }
-    }
-    Ok(())
+    echo_over(&mut ws, &mut agent, |n| note(peer, &n))
+        .await
+        .map_err(|e| format!("{url}: {e}"))
 }

@@ -10,7 +10,8 @@
 //! | `#` | barge-in: `clear` / `killAudio` / `FLUSH_MEDIA` |
 //! | `0` | hang up: close the socket (Twilio) / `disconnect` / `HANGUP` |
 //!
-//! [`EchoAgent`] is sans-IO; [`serve_echo`] is its tokio server (the `echo-agent` example).
+//! [`EchoAgent`] is sans-IO; [`serve_echo`] is its tokio server (the `echo-agent` example)
+//! and [`echo_over`] runs it on any open WebSocket (`echo-agent --dial`).
 //!
 //! ```
 //! use freya_media::bridge::echo::{EchoAgent, EchoNote};
@@ -353,6 +354,50 @@ pub fn tone(hz: f64, rate: u32, samples: usize) -> Vec<i16> {
         .collect()
 }
 
+/// Runs `agent` on an open WebSocket, whichever side opened it (freya's [`serve_echo`]
+/// accepts, an agent of a server-mode pool dials): every message in, the replies out, each
+/// note to `on_note`, until either side closes (a normal close when the agent hangs up).
+///
+/// # Errors
+/// The socket's read or write error; a close from the other side is `Ok`.
+pub async fn echo_over<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    agent: &mut EchoAgent,
+    mut on_note: impl FnMut(EchoNote),
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(m) = ws.next().await {
+        let msg = match m? {
+            Message::Text(t) => WsMessage::Text(t.to_string()),
+            Message::Binary(b) => WsMessage::Binary(b),
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let reply = agent.handle(&msg);
+        for out in reply.send {
+            let m = match out {
+                WsMessage::Text(t) => Message::Text(t.into()),
+                WsMessage::Binary(b) => Message::Binary(b),
+            };
+            ws.send(m).await?;
+        }
+        for n in reply.notes {
+            on_note(n);
+        }
+        if reply.close {
+            let normal = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            let _ = ws.close(Some(normal)).await;
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Serves echo agents on `listener`, one task per connection, for `protocol` (or detecting
 /// it per connection when `None`). Echoes the jambonz subprotocol when offered. Each note is
 /// sent to `notes` (when given) with the peer's address. Runs until the listener fails.
@@ -390,37 +435,12 @@ pub async fn serve_echo(
                 return;
             };
             let mut agent = EchoAgent::new(protocol);
-            while let Some(Ok(m)) = ws.next().await {
-                let msg = match m {
-                    Message::Text(t) => WsMessage::Text(t.to_string()),
-                    Message::Binary(b) => WsMessage::Binary(b),
-                    Message::Close(_) => break,
-                    _ => continue,
-                };
-                let reply = agent.handle(&msg);
-                for out in reply.send {
-                    let m = match out {
-                        WsMessage::Text(t) => Message::Text(t.into()),
-                        WsMessage::Binary(b) => Message::Binary(b),
-                    };
-                    if ws.send(m).await.is_err() {
-                        return;
-                    }
+            let _ = echo_over(&mut ws, &mut agent, |n| {
+                if let Some(tx) = &notes {
+                    let _ = tx.send((peer, n));
                 }
-                for n in reply.notes {
-                    if let Some(tx) = &notes {
-                        let _ = tx.send((peer, n));
-                    }
-                }
-                if reply.close {
-                    let normal = CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "".into(),
-                    };
-                    let _ = ws.close(Some(normal)).await;
-                    break;
-                }
-            }
+            })
+            .await;
         });
     }
 }
