@@ -20,9 +20,19 @@
 //! before the first leg, after all legs are connected, and at the end of the feed;
 //! per call = (end − before) / N.
 //!
+//! CPU: the load process's user + system time (`/proc/self/stat`) at the end of the feed,
+//! divided by the frames the bridge sent to the agent (`cpu_us_per_frame`). It includes the
+//! feeder, the drain tasks and the connects, so it is an upper bound of the bridge's own cost.
+//!
+//! `bridge_load encode [FRAMES]` times the sans-IO part alone, with no sockets and no
+//! threads: one Twilio session's `send_audio` (160 samples) + `poll_transmit`, against the
+//! same message built the way the bridge used to (μ-law into a `Vec`, a `serde_json` tree,
+//! `to_string`); best of 5 rounds, ns per frame.
+//!
 //! ```text
 //! cargo build --release -p freya-benches --example bridge_load
 //! target/release/examples/bridge_load 1000 20
+//! target/release/examples/bridge_load encode 200000
 //! ```
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -105,6 +115,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?;
         return rt.block_on(sink(addr, warmup));
     }
+    if args.get(1).map(String::as_str) == Some("encode") {
+        let frames: u32 = args
+            .get(2)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(200_000);
+        return encode(frames);
+    }
     let n: u32 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let secs: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -112,6 +130,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     rt.block_on(load(n, secs))
+}
+
+/// ns per frame of the session's caller-audio path, and of the old way of building the same
+/// Twilio `media` message; both checked to give the same bytes.
+fn encode(frames: u32) -> Result<(), Box<dyn std::error::Error>> {
+    use freya_media::bridge::{BridgeSession, WsMessage};
+    use std::time::Instant;
+    let mut frame = [0i16; FRAME];
+    for (i, s) in frame.iter_mut().enumerate() {
+        *s = ((i as f64 * 0.7).sin() * 12000.0) as i16;
+    }
+    let old_way = |seq: u64, sid: &str, chunk: u64| -> String {
+        let mut payload = Vec::with_capacity(FRAME);
+        payload.extend(frame.iter().map(|&s| ulaw_encode(s)));
+        serde_json::json!({
+            "event": "media",
+            "sequenceNumber": seq.to_string(),
+            "streamSid": sid,
+            "media": {
+                "track": "inbound",
+                "chunk": chunk.to_string(),
+                "timestamp": ((chunk - 1) * 20).to_string(),
+                "payload": base64::engine::general_purpose::STANDARD.encode(&payload),
+            },
+        })
+        .to_string()
+    };
+    let t0 = Instant::now();
+    let meta = CallMetadata::new(
+        "00000000-0000-4000-8000-000000000001",
+        Direction::Inbound,
+        "+1",
+        "+2",
+    );
+    let sid = "MZ00000000000040008000000000000001";
+    let mut best = (f64::MAX, f64::MAX);
+    let mut bytes = 0usize;
+    for _round in 0..5 {
+        let mut s = BridgeSession::new(BridgeConfig::twilio(), meta.clone(), t0)?;
+        while s.poll_transmit().is_some() {}
+        let start = Instant::now();
+        for _ in 0..frames {
+            s.send_audio(t0, &frame);
+            if let Some(WsMessage::Text(t)) = s.poll_transmit() {
+                bytes += t.len();
+            }
+        }
+        best.0 = best
+            .0
+            .min(start.elapsed().as_nanos() as f64 / frames as f64);
+        let start = Instant::now();
+        for k in 0..frames as u64 {
+            bytes += old_way(k + 2, sid, k + 1).len();
+        }
+        best.1 = best
+            .1
+            .min(start.elapsed().as_nanos() as f64 / frames as f64);
+    }
+    // Same bytes both ways.
+    let mut s = BridgeSession::new(BridgeConfig::twilio(), meta, t0)?;
+    while s.poll_transmit().is_some() {}
+    s.send_audio(t0, &frame);
+    let Some(WsMessage::Text(new)) = s.poll_transmit() else {
+        return Err("no media message".into());
+    };
+    if new != old_way(2, sid, 1) {
+        return Err(format!("bytes differ:\n{new}\n{}", old_way(2, sid, 1)).into());
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "frames": frames, "session_ns_per_frame": best.0.round(),
+            "old_way_ns_per_frame": best.1.round(), "same_bytes": true, "bytes": bytes,
+        })
+    );
+    Ok(())
 }
 
 #[derive(Default)]
@@ -372,7 +466,9 @@ async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
             "output_dropped": out_drop, "caller_frames_drained": caller_frames,
             "rss_before_kb": rss0, "rss_connected_kb": rss1, "rss_end_kb": rss2,
             "rss_per_call_kb": (per_call * 10.0).round() / 10.0,
+            "rss_per_call_connected_kb": ((rss1.saturating_sub(rss0)) as f64 / n as f64 * 10.0).round() / 10.0,
             "load_cpu_s_total": cpu_s,
+            "cpu_us_per_frame": (cpu_s * 1e6 / sent.max(1) as f64 * 10.0).round() / 10.0,
             "loadavg_before": load0.trim(), "loadavg_after": load1.trim(),
             "sink": serde_json::from_str::<serde_json::Value>(&summary).unwrap_or_default(),
         })

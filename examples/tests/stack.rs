@@ -85,6 +85,8 @@ fn a_busy_pool_gives_its_configured_answer() {
     assert_eq!(status, 200);
     let calls: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(calls.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(calls[0]["state"], "answered", "{body}");
+    assert_eq!(calls[0]["slot"], serde_json::json!(["echo", 0]), "{body}");
     let out = call(&s, &["--duration", "1"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{stdout}");

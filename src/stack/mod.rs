@@ -23,7 +23,7 @@ use freya_media::relay::{PortPool, SharedPortPool};
 use freya_sip::ua::{IncomingCalls, UserAgent};
 
 use crate::config::StackConfig;
-use crate::event::CallEvent;
+use crate::event::{CallEvent, EventKind};
 use crate::slots::SlotPool;
 use crate::StackError;
 
@@ -45,7 +45,8 @@ pub struct CallSummary {
     pub caller: Option<String>,
     /// The callee.
     pub callee: Option<String>,
-    /// `ringing`, `answered`.
+    /// `ringing`, `answered` (inbound); `calling`, `ringing`, `answered` (outbound);
+    /// `b2bua`.
     pub state: String,
     /// The route that took it.
     pub route: Option<String>,
@@ -78,6 +79,17 @@ impl Inner {
 
     pub(crate) fn emit(&self, event: CallEvent) {
         event.log();
+        // `GET /calls` and `ctl show calls` follow the call's state from its events.
+        let state = match event.kind {
+            EventKind::Ringing { .. } => Some("ringing"),
+            EventKind::Answered {} => Some("answered"),
+            _ => None,
+        };
+        if let Some(state) = state {
+            if let Some(c) = lock(&self.calls).get_mut(&event.call_id) {
+                c.state = state.to_owned();
+            }
+        }
         // No subscriber is not an error: events are also in the log.
         let _ = self.events.send(event);
     }

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::asterisk::{self, AsteriskCommand, AsteriskEvent, AsteriskFormat, ControlFormat};
@@ -431,7 +431,15 @@ pub async fn serve_echo(
                 }
                 Ok(resp)
             };
-            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+            // tungstenite's default 128 KiB read buffer is zero-filled and resident: with
+            // a built-in echo agent per slot that was 136 KB per call (benches/stack). A
+            // media message is under 1 KiB; the buffer grows for a rare larger one.
+            let config = WebSocketConfig::default()
+                .read_buffer_size(4 * 1024)
+                .write_buffer_size(4 * 1024);
+            let accepted =
+                tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await;
+            let Ok(mut ws) = accepted else {
                 return;
             };
             let mut agent = EchoAgent::new(protocol);

@@ -5,20 +5,17 @@
 //! Every socket operation is bounded in time, so a dead or stalled agent ends the leg with a
 //! [`BridgeEvent::Closed`] carrying the reason; it never hangs the call side.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use super::link::{Control, Input, Link, Refused};
 use super::{
     BridgeError, BridgeEvent, BridgeSession, BridgeStats, CallerFrame, CloseReason, WsMessage,
 };
@@ -63,13 +60,17 @@ impl ShellOptions {
     pub(super) fn ws_config(&self) -> WebSocketConfig {
         // tungstenite's default 128 KiB read buffer is zero-filled, so all of it is
         // resident: per leg that was ~190 KB of the bridge's memory (BENCHMARKS.md). A
-        // 20 ms media message is ~300 bytes; 8 KiB reads stay cheap and the buffer grows
+        // 20 ms media message is ~300 bytes; 4 KiB reads stay cheap and the buffer grows
         // for a rare large message up to `max_message_size`.
+        //
+        // Writes: messages are buffered and written by the flush that ends each batch, so
+        // a batch (a late tick's frames, audio that queued while the task waited) is one
+        // syscall; past 4 KiB tungstenite writes early, which bounds the resident buffer.
         WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
-            .read_buffer_size(8 * 1024)
-            .write_buffer_size(0)
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(4 * 1024)
     }
 }
 
@@ -159,12 +160,6 @@ pub enum LegOutput {
     Event(BridgeEvent),
 }
 
-#[derive(Debug)]
-enum Control {
-    Dtmf(char, u32),
-    Hangup,
-}
-
 /// The call side's sending half: caller audio, DTMF, hang-up, stats. Cheap to clone.
 /// See [`BridgeLeg`] for a complete example.
 ///
@@ -176,13 +171,26 @@ enum Control {
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LegSender {
-    audio: mpsc::Sender<Vec<i16>>,
-    control: mpsc::Sender<Control>,
-    stats: watch::Receiver<BridgeStats>,
-    input_dropped: Arc<AtomicU64>,
+    link: Arc<Link>,
     protocol: super::ProtocolKind,
+}
+
+impl Clone for LegSender {
+    fn clone(&self) -> Self {
+        self.link.add_sender();
+        LegSender {
+            link: self.link.clone(),
+            protocol: self.protocol,
+        }
+    }
+}
+
+impl Drop for LegSender {
+    fn drop(&mut self) {
+        self.link.drop_sender();
+    }
 }
 
 impl LegSender {
@@ -192,14 +200,10 @@ impl LegSender {
     /// [`LegError::Full`] when the shell is over a second behind (the chunk is dropped and
     /// counted in [`BridgeStats::input_dropped_frames`]); [`LegError::Closed`] after the end.
     pub fn send_audio(&self, samples: &[i16]) -> Result<(), LegError> {
-        match self.audio.try_send(samples.to_vec()) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.input_dropped.fetch_add(1, Ordering::Relaxed);
-                Err(LegError::Full { what: "audio" })
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(LegError::Closed),
-        }
+        self.link.push_audio(samples).map_err(|e| match e {
+            Refused::Full => LegError::Full { what: "audio" },
+            Refused::Closed => LegError::Closed,
+        })
     }
 
     /// One caller key press, held `duration_ms`.
@@ -227,20 +231,20 @@ impl LegSender {
     }
 
     fn control(&self, c: Control) -> Result<(), LegError> {
-        self.control.try_send(c).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LegError::Full { what: "control" },
-            mpsc::error::TrySendError::Closed(_) => LegError::Closed,
+        self.link.push_control(c).map_err(|e| match e {
+            Refused::Full => LegError::Full { what: "control" },
+            Refused::Closed => LegError::Closed,
         })
     }
 
     /// The leg's counters, as of its last loop turn.
     pub fn stats(&self) -> BridgeStats {
-        *self.stats.borrow()
+        self.link.stats()
     }
 
     /// True once the leg's task has ended.
     pub fn is_closed(&self) -> bool {
-        self.control.is_closed()
+        self.link.is_closed()
     }
 }
 
@@ -256,18 +260,25 @@ impl LegSender {
 /// ```
 #[derive(Debug)]
 pub struct LegReceiver {
-    rx: mpsc::Receiver<LegOutput>,
+    link: Arc<Link>,
 }
 
 impl LegReceiver {
     /// The next frame or event; `None` after [`BridgeEvent::Closed`] was delivered.
+    /// Cancel-safe (usable in `select!`): nothing is taken unless it is returned.
     pub async fn recv(&mut self) -> Option<LegOutput> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.link.poll_recv(cx)).await
     }
 
     /// The next frame or event if one is ready.
     pub fn try_recv(&mut self) -> Option<LegOutput> {
-        self.rx.try_recv().ok()
+        self.link.try_recv()
+    }
+}
+
+impl Drop for LegReceiver {
+    fn drop(&mut self) {
+        self.link.drop_receiver();
     }
 }
 
@@ -364,34 +375,29 @@ pub(super) fn spawn_leg<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (audio_tx, audio_rx) = mpsc::channel(opts.audio_capacity.max(1));
-    let (control_tx, control_rx) = mpsc::channel(64);
-    let (out_tx, out_rx) = mpsc::channel(opts.output_capacity.max(1));
-    let (stats_tx, stats_rx) = watch::channel(session.stats());
-    let input_dropped = Arc::new(AtomicU64::new(0));
+    let link = Arc::new(Link::new(
+        opts.audio_capacity,
+        opts.output_capacity,
+        session.stats(),
+    ));
     let call_id = session.metadata().call_id.clone();
     let protocol = session.config().protocol.kind();
     let shell = Shell {
         session,
         opts,
-        audio_rx,
-        control_rx,
-        out_tx,
-        stats_tx,
-        input_dropped: input_dropped.clone(),
+        link: link.clone(),
         output_dropped: 0,
-        pending: VecDeque::new(),
+        audio: Vec::new(),
+        control: Vec::new(),
+        outs: Vec::new(),
     };
     tokio::spawn(shell.run(ws));
     BridgeLeg {
         sender: LegSender {
-            audio: audio_tx,
-            control: control_tx,
-            stats: stats_rx,
-            input_dropped,
+            link: link.clone(),
             protocol,
         },
-        receiver: LegReceiver { rx: out_rx },
+        receiver: LegReceiver { link },
         call_id,
     }
 }
@@ -403,56 +409,58 @@ fn now() -> std::time::Instant {
 struct Shell {
     session: BridgeSession,
     opts: ShellOptions,
-    audio_rx: mpsc::Receiver<Vec<i16>>,
-    control_rx: mpsc::Receiver<Control>,
-    out_tx: mpsc::Sender<LegOutput>,
-    stats_tx: watch::Sender<BridgeStats>,
-    input_dropped: Arc<AtomicU64>,
+    link: Arc<Link>,
     output_dropped: u64,
-    /// Events waiting for room in `out_tx` (frames are dropped instead, never events).
-    pending: VecDeque<LegOutput>,
+    /// Caller audio taken from the link in one go (buffer kept between turns).
+    audio: Vec<i16>,
+    /// Control requests taken from the link in one go.
+    control: Vec<Control>,
+    /// Frames and events of this turn, handed to the link in one go.
+    outs: Vec<LegOutput>,
 }
 
-type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
-type Stream<S> = SplitStream<WebSocketStream<S>>;
+/// The end of the caller-bound timer's range when the session has no deadline (the branch is
+/// disabled then; this only gives the pinned `Sleep` a value).
+const FAR: Duration = Duration::from_secs(86_400);
 
 impl Shell {
-    async fn run<S>(mut self, ws: WebSocketStream<S>)
+    async fn run<S>(mut self, mut ws: WebSocketStream<S>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut sink, mut stream) = ws.split();
-        let (mut audio_open, mut control_open, mut dropped) = (true, true, false);
+        let mut dropped = false;
         // The start message(s) go out before anything else can happen.
-        if let Err(reason) = self.write_out(&mut sink).await {
+        if let Err(reason) = self.write_out(&mut ws).await {
             return self.finish(reason).await;
         }
+        // One timer for the leg's life, moved only when the session's deadline moves (a new
+        // `Sleep` per loop turn cost a timer-wheel insert and removal per wake-up).
+        let sleep = tokio::time::sleep(FAR);
+        tokio::pin!(sleep);
+        let mut armed: Option<std::time::Instant> = None;
         let reason = loop {
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            let deadline = self.session.poll_timeout();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                }
+                armed = deadline;
+            }
+            let (link, audio, control) = (&self.link, &mut self.audio, &mut self.control);
             tokio::select! {
                 biased;
-                c = self.control_rx.recv(), if control_open => match c {
-                    Some(Control::Dtmf(d, ms)) => {
-                        if let Err(e) = self.session.send_dtmf(d, ms) {
-                            tracing::warn!(error = %e, "bridge: DTMF refused");
-                        }
+                input = std::future::poll_fn(|cx| link.poll_input(cx, audio, control)) => {
+                    if input == Input::Gone {
+                        dropped = true;
                     }
-                    Some(Control::Hangup) => self.session.hangup(),
-                    None => control_open = false,
+                    self.take_input();
                 },
-                a = self.audio_rx.recv(), if audio_open => match a {
-                    Some(samples) => self.session.send_audio(now(), &samples),
-                    None => audio_open = false,
-                },
-                m = stream.next() => match m {
+                m = ws.next() => match m {
                     Some(Ok(Message::Text(t))) => self.session.handle_message(now(), WsMessage::Text(t.to_string())),
                     Some(Ok(Message::Binary(b))) => self.session.handle_message(now(), WsMessage::Binary(b)),
                     Some(Ok(Message::Close(frame))) => {
                         // tungstenite queued the close reply; send it, bounded.
-                        let _ = tokio::time::timeout(self.opts.close_timeout, sink.flush()).await;
+                        let _ = tokio::time::timeout(self.opts.close_timeout, ws.flush()).await;
                         break match frame {
                             Some(f) => CloseReason::AgentClosed { code: Some(u16::from(f.code)), reason: f.reason.to_string() },
                             None => CloseReason::AgentClosed { code: None, reason: String::new() },
@@ -460,24 +468,29 @@ impl Shell {
                     }
                     Some(Ok(_)) => {
                         // Ping: tungstenite queued the pong; flush it now (ws-media §7 rule 25).
-                        if let Err(reason) = self.flush(&mut sink).await {
+                        if let Err(reason) = bounded(self.opts.write_timeout, ws.flush(), "write").await {
                             break reason;
                         }
                     }
                     Some(Err(e)) => break CloseReason::Failed { error: format!("read: {e}") },
                     None => break CloseReason::AgentClosed { code: None, reason: "connection ended without a close frame".into() },
                 },
-                _ = sleep_until(deadline) => {}
+                _ = &mut sleep, if armed.is_some() => {
+                    // Re-arm next turn even if the deadline did not move.
+                    armed = None;
+                }
             }
-            if (!audio_open && !control_open) || !self.pump() {
+            if !self.pump() {
                 dropped = true;
+            }
+            if dropped {
                 self.session.hangup();
             }
-            if let Err(reason) = self.write_out(&mut sink).await {
+            if let Err(reason) = self.write_out(&mut ws).await {
                 break reason;
             }
             if let Some(reason) = self.session.closing().cloned() {
-                self.close_socket(&mut sink, &mut stream).await;
+                self.close_socket(&mut ws).await;
                 break if dropped {
                     CloseReason::HandleDropped
                 } else {
@@ -488,53 +501,56 @@ impl Shell {
         self.finish(reason).await;
     }
 
-    /// Sends what the session queued, each write bounded by `write_timeout`.
-    async fn write_out<S>(&mut self, sink: &mut Sink<S>) -> Result<(), CloseReason>
+    /// Feeds what the call side queued to the session: the audio first (in order, as one
+    /// run of samples: the session cuts it into 20 ms units), then DTMF and hang-up.
+    fn take_input(&mut self) {
+        if !self.audio.is_empty() {
+            self.session.send_audio(now(), &self.audio);
+            self.audio.clear();
+            if self.audio.capacity() > 8 * super::FRAME_SAMPLES {
+                // A burst does not keep its room for the rest of the call.
+                self.audio.shrink_to(2 * super::FRAME_SAMPLES);
+            }
+        }
+        for c in self.control.drain(..) {
+            match c {
+                Control::Dtmf(d, ms) => {
+                    if let Err(e) = self.session.send_dtmf(d, ms) {
+                        tracing::warn!(error = %e, "bridge: DTMF refused");
+                    }
+                }
+                Control::Hangup => self.session.hangup(),
+            }
+        }
+    }
+
+    /// Sends what the session queued and flushes once, the whole batch bounded by
+    /// `write_timeout`.
+    async fn write_out<S>(&mut self, ws: &mut WebSocketStream<S>) -> Result<(), CloseReason>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut wrote = false;
-        while let Some(msg) = self.session.poll_transmit() {
-            let m = match msg {
-                WsMessage::Text(t) => Message::Text(t.into()),
-                WsMessage::Binary(b) => Message::Binary(b),
-            };
-            self.bounded(sink.feed(m), "write").await?;
-            wrote = true;
-        }
-        if wrote {
-            self.flush(sink).await?;
-        }
-        Ok(())
-    }
-
-    async fn flush<S>(&self, sink: &mut Sink<S>) -> Result<(), CloseReason>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        self.bounded(sink.flush(), "write").await
-    }
-
-    async fn bounded<F>(&self, f: F, what: &str) -> Result<(), CloseReason>
-    where
-        F: std::future::Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
-    {
-        match tokio::time::timeout(self.opts.write_timeout, f).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CloseReason::Failed {
-                error: format!("{what}: {e}"),
-            }),
-            Err(_) => Err(CloseReason::Failed {
-                error: format!(
-                    "{what} timed out after {} ms",
-                    self.opts.write_timeout.as_millis()
-                ),
-            }),
-        }
+        let Some(first) = self.session.poll_transmit() else {
+            return Ok(());
+        };
+        let session = &mut self.session;
+        let batch = async move {
+            let mut next = Some(first);
+            while let Some(msg) = next {
+                let m = match msg {
+                    WsMessage::Text(t) => Message::Text(t.into()),
+                    WsMessage::Binary(b) => Message::Binary(b),
+                };
+                ws.feed(m).await?;
+                next = session.poll_transmit();
+            }
+            ws.flush().await
+        };
+        bounded(self.opts.write_timeout, batch, "write").await
     }
 
     /// Close frame (1000), then wait (bounded) for the agent's close or the end of the stream.
-    async fn close_socket<S>(&mut self, sink: &mut Sink<S>, stream: &mut Stream<S>)
+    async fn close_socket<S>(&mut self, ws: &mut WebSocketStream<S>)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -543,9 +559,9 @@ impl Shell {
             reason: "".into(),
         };
         let limit = self.opts.close_timeout;
-        let _ = tokio::time::timeout(limit, sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(limit, ws.send(Message::Close(Some(frame)))).await;
         let _ = tokio::time::timeout(limit, async {
-            while let Some(Ok(m)) = stream.next().await {
+            while let Some(Ok(m)) = ws.next().await {
                 if m.is_close() {
                     break;
                 }
@@ -555,75 +571,61 @@ impl Shell {
     }
 
     /// Moves the session's due frames and events to the call side, in order (events raised
-    /// by a frame's slot follow that frame); false when the receiving half is gone.
+    /// by a frame's slot follow that frame), with the counters; false when the receiving
+    /// half is gone.
     fn pump(&mut self) -> bool {
-        self.move_events();
+        self.collect_events();
         let t = now();
         while let Some(frame) = self.session.poll_frame(t) {
-            self.push_frame(frame);
-            self.move_events();
+            self.outs.push(LegOutput::Frame(frame));
+            self.collect_events();
         }
-        self.stats_tx.send_replace(self.stats());
-        !self.out_tx.is_closed()
+        let stats = self.stats();
+        let (dropped, alive) = self.link.publish(&mut self.outs, stats);
+        if dropped > 0 {
+            let before = self.output_dropped;
+            self.output_dropped += dropped;
+            if before == 0 || before / 500 != self.output_dropped / 500 {
+                tracing::warn!(call_id = %self.session.metadata().call_id, dropped = self.output_dropped, "bridge: call side is not reading frames, dropping");
+            }
+        }
+        alive
     }
 
-    fn move_events(&mut self) {
+    fn collect_events(&mut self) {
         while let Some(ev) = self.session.poll_event() {
-            self.pending.push_back(LegOutput::Event(ev));
-        }
-        while let Some(out) = self.pending.pop_front() {
-            match self.out_tx.try_send(out) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(out)) => {
-                    self.pending.push_front(out);
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
-            }
+            self.outs.push(LegOutput::Event(ev));
         }
     }
 
     fn stats(&self) -> BridgeStats {
         let mut stats = self.session.stats();
-        stats.input_dropped_frames = self.input_dropped.load(Ordering::Relaxed);
         stats.output_dropped_frames = self.output_dropped;
         stats
     }
 
-    /// Queues a frame for the call side, dropping it (counted) when the call side is behind.
-    fn push_frame(&mut self, frame: CallerFrame) {
-        if self.pending.is_empty() {
-            match self.out_tx.try_send(LegOutput::Frame(frame)) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(_)) => {}
-            }
-        }
-        self.output_dropped += 1;
-        if self.output_dropped == 1 || self.output_dropped.is_multiple_of(500) {
-            tracing::warn!(call_id = %self.session.metadata().call_id, dropped = self.output_dropped, "bridge: call side is not reading frames, dropping");
-        }
-    }
-
-    /// Reports the end and delivers the remaining events (each bounded by `close_timeout`).
+    /// Reports the end and delivers the remaining events; the receiver then gets `None`.
     async fn finish(mut self, reason: CloseReason) {
         self.session.handle_closed(reason);
-        while let Some(ev) = self.session.poll_event() {
-            self.pending.push_back(LegOutput::Event(ev));
-        }
-        self.stats_tx.send_replace(self.stats());
-        while let Some(out) = self.pending.pop_front() {
-            match tokio::time::timeout(self.opts.close_timeout, self.out_tx.send(out)).await {
-                Ok(Ok(())) => {}
-                _ => break,
-            }
-        }
+        self.collect_events();
+        let stats = self.stats();
+        self.link.publish(&mut self.outs, stats);
+        self.link.shell_done();
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// `f` within `limit`; an error or the timeout is the leg's [`CloseReason::Failed`].
+async fn bounded<F>(limit: Duration, f: F, what: &str) -> Result<(), CloseReason>
+where
+    F: std::future::Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+{
+    match tokio::time::timeout(limit, f).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(CloseReason::Failed {
+            error: format!("{what}: {e}"),
+        }),
+        Err(_) => Err(CloseReason::Failed {
+            error: format!("{what} timed out after {} ms", limit.as_millis()),
+        }),
     }
 }

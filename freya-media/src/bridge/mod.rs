@@ -52,6 +52,7 @@ pub mod echo;
 mod events;
 pub mod jambonz;
 mod leg;
+mod link;
 mod metadata;
 mod playout;
 mod server;

@@ -35,7 +35,8 @@ pub(super) struct Playout<T> {
 impl<T> Playout<T> {
     pub(super) fn new(max: usize) -> Self {
         Playout {
-            samples: VecDeque::with_capacity(max.min(8000)),
+            // Grown on first use: a leg whose agent has not spoken yet holds no queue memory.
+            samples: VecDeque::new(),
             max: max.max(FRAME_SAMPLES),
             pushed: 0,
             played: 0,

@@ -16,7 +16,7 @@ use super::{
     BridgeConfig, BridgeError, BridgeEvent, BridgeStats, CallMetadata, CallerFrame, CloseReason,
     Protocol, WsMessage, FRAME_SAMPLES,
 };
-use crate::codec::{l16, G711Law, Resampler, SampleRate};
+use crate::codec::{l16, ulaw_encode, G711Law, Resampler, SampleRate};
 use crate::dtmf::EventCode;
 
 /// One frame period (20 ms).
@@ -40,6 +40,8 @@ pub(super) enum Marker {
 pub(super) enum Wire {
     Twilio {
         stream_sid: String,
+        /// `stream_sid` as a JSON string literal, made once for the `media` writer.
+        stream_sid_json: String,
         account_sid: String,
         seq: u64,
         chunk: u64,
@@ -149,6 +151,7 @@ impl BridgeSession {
                 };
                 out.push_back(WsMessage::Text(start.encode()));
                 Wire::Twilio {
+                    stream_sid_json: serde_json::Value::String(stream_sid.clone()).to_string(),
                     stream_sid,
                     account_sid: account_sid.clone(),
                     seq: 1,
@@ -428,23 +431,25 @@ impl BridgeSession {
     fn send_caller_frame(&mut self, frame: &[i16]) {
         let msg = match &mut self.wire {
             Wire::Twilio {
-                stream_sid,
+                stream_sid_json,
                 seq,
                 chunk,
                 ..
             } => {
                 *seq += 1;
                 *chunk += 1;
-                let mut payload = Vec::with_capacity(FRAME_SAMPLES);
-                G711Law::Ulaw.encode_into(frame, &mut payload);
-                let media = TwilioToAgent::Media {
+                // μ-law on the stack, base64 and JSON written straight into the message.
+                let mut codes = [0u8; FRAME_SAMPLES];
+                for (c, &s) in codes.iter_mut().zip(frame) {
+                    *c = ulaw_encode(s);
+                }
+                let head = twilio::MediaHead {
                     sequence: *seq,
-                    stream_sid: stream_sid.clone(),
+                    stream_sid_json,
                     chunk: *chunk,
                     timestamp_ms: (*chunk - 1) * 20,
-                    payload,
                 };
-                WsMessage::Text(media.encode())
+                WsMessage::Text(head.encode(&codes[..frame.len().min(FRAME_SAMPLES)]))
             }
             Wire::Jambonz { up, .. } => match resample_l16(up, frame, &mut self.scratch) {
                 Some(bytes) => WsMessage::Binary(bytes),

@@ -137,17 +137,16 @@ impl TwilioToAgent {
                 chunk,
                 timestamp_ms,
                 payload,
-            } => json!({
-                "event": "media",
-                "sequenceNumber": sequence.to_string(),
-                "streamSid": stream_sid,
-                "media": {
-                    "track": "inbound",
-                    "chunk": chunk.to_string(),
-                    "timestamp": timestamp_ms.to_string(),
-                    "payload": B64.encode(payload),
-                },
-            }),
+            } => {
+                let sid = Value::String(stream_sid.clone()).to_string();
+                return MediaHead {
+                    sequence: *sequence,
+                    stream_sid_json: &sid,
+                    chunk: *chunk,
+                    timestamp_ms: *timestamp_ms,
+                }
+                .encode(payload);
+            }
             TwilioToAgent::Dtmf {
                 sequence,
                 stream_sid,
@@ -256,6 +255,72 @@ impl TwilioToAgent {
                 })
             }
         })
+    }
+}
+
+/// The fields of a `media` message but its payload, for [`MediaHead::encode`]: the hot path
+/// (one message per 20 ms per call) writes the JSON directly, in
+/// [`TwilioToAgent::encode`]'s exact bytes, with one allocation and no JSON tree.
+pub(super) struct MediaHead<'a> {
+    /// `sequenceNumber`.
+    pub(super) sequence: u64,
+    /// `streamSid` as a JSON string literal, quotes and escapes included (made once per
+    /// leg with serde_json, so escaping is serde_json's).
+    pub(super) stream_sid_json: &'a str,
+    /// `media.chunk`.
+    pub(super) chunk: u64,
+    /// `media.timestamp`, ms.
+    pub(super) timestamp_ms: u64,
+}
+
+impl MediaHead<'_> {
+    /// The `media` message carrying `payload` (raw μ-law, base64-encoded in place).
+    pub(super) fn encode(&self, payload: &[u8]) -> String {
+        const A: &str = r#"{"event":"media","sequenceNumber":""#;
+        const B: &str = r#"","streamSid":"#;
+        const C: &str = r#","media":{"track":"inbound","chunk":""#;
+        const D: &str = r#"","timestamp":""#;
+        const E: &str = r#"","payload":""#;
+        const F: &str = r#""}}"#;
+        let len = A.len()
+            + B.len()
+            + C.len()
+            + D.len()
+            + E.len()
+            + F.len()
+            + 3 * 20
+            + self.stream_sid_json.len()
+            + payload.len().div_ceil(3) * 4;
+        let mut out = String::with_capacity(len);
+        out.push_str(A);
+        push_u64(&mut out, self.sequence);
+        out.push_str(B);
+        out.push_str(self.stream_sid_json);
+        out.push_str(C);
+        push_u64(&mut out, self.chunk);
+        out.push_str(D);
+        push_u64(&mut out, self.timestamp_ms);
+        out.push_str(E);
+        B64.encode_string(payload, &mut out);
+        out.push_str(F);
+        out
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -531,6 +596,39 @@ mod tests {
         );
         for msg in [start, media] {
             assert_eq!(TwilioToAgent::decode(&msg.encode()).unwrap(), msg);
+        }
+    }
+
+    /// The direct `media` writer gives serde_json's bytes, escapes and numbers included.
+    #[test]
+    fn media_writer_matches_a_json_tree() {
+        let sids = ["MZ1", "MZ\"q\\b", "MZ\u{1}\n\t\u{7f}", "MZé€😀", ""];
+        let numbers = [0u64, 1, 9, 10, 99, 12_345, u64::MAX];
+        for sid in sids {
+            for (i, &n) in numbers.iter().enumerate() {
+                let payload: Vec<u8> = (0..i * 53 % 170).map(|b| (b * 7) as u8).collect();
+                let tree = json!({
+                    "event": "media",
+                    "sequenceNumber": n.to_string(),
+                    "streamSid": sid,
+                    "media": {
+                        "track": "inbound",
+                        "chunk": numbers[(i + 1) % numbers.len()].to_string(),
+                        "timestamp": numbers[(i + 2) % numbers.len()].to_string(),
+                        "payload": B64.encode(&payload),
+                    },
+                })
+                .to_string();
+                let msg = TwilioToAgent::Media {
+                    sequence: n,
+                    stream_sid: sid.into(),
+                    chunk: numbers[(i + 1) % numbers.len()],
+                    timestamp_ms: numbers[(i + 2) % numbers.len()],
+                    payload: payload.clone(),
+                };
+                assert_eq!(msg.encode(), tree, "sid {sid:?} n {n}");
+                assert_eq!(TwilioToAgent::decode(&tree).unwrap(), msg);
+            }
         }
     }
 
