@@ -3,16 +3,18 @@
 //! its transmits out, its deadline on one timer, its events onto a channel.
 //!
 //! A hand-written poll (`poll_fn`) rather than `tokio::select!`: each wake drains every ready
-//! socket with non-blocking `recvfrom` until it would block, and polls only the readiness of
-//! the others, without creating and dropping a future per socket per packet.
+//! socket until it would block (on Linux one `recvmmsg` per wake in the common case, see
+//! [`udp`](super::udp)), and polls only the readiness of the others, without creating and
+//! dropping a future per socket per packet.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 
@@ -21,12 +23,11 @@ use super::shell::{
     IoStats, LegAddrs, LegReport, RelayStats, ShellConfig, ShellEvent, IN_PROCESS_ADDR,
 };
 use super::sockets::BoundPair;
+use super::udp::{Datagram, RelaySocket, MAX_DATAGRAM};
+use super::wake::{Source, WakeSet};
 use super::{LegId, PacketKind, Relay, RelayEvent, RemoteMedia, Transmit};
 use crate::rtp::RtpPacket;
 
-/// The largest datagram accepted, in bytes. RTP over UDP stays under the path MTU (about
-/// 1500 bytes); a longer datagram is refused and counted ([`IoStats::oversize`]).
-const MAX_DATAGRAM: usize = 4096;
 /// The receive buffer: datagrams are cut from it as `Bytes`; once every one of them has been
 /// sent and dropped, `reserve` reuses the same memory, so steady state allocates nothing.
 const BUFFER: usize = 64 * 1024;
@@ -85,8 +86,13 @@ pub(crate) struct Driver {
     tap: Option<mpsc::Sender<TappedPacket>>,
     local: [Option<LegAddrs>; 2],
     buf: BytesMut,
+    /// The datagrams of one receive call (kept for its allocation).
+    received: Vec<Datagram>,
     io: IoStats,
+    /// Which sources woke the task (shared with their wakers).
+    wake: Arc<WakeSet>,
     timer: Pin<Box<Sleep>>,
+    /// The deadline `timer` is armed for; at or before the core's next deadline.
     timer_at: Option<Instant>,
     stats_interval: Option<Duration>,
     next_stats: Option<Instant>,
@@ -114,7 +120,9 @@ impl Driver {
             tap: None,
             local,
             buf: BytesMut::with_capacity(BUFFER),
+            received: Vec::new(),
             io: IoStats::default(),
+            wake: Arc::new(WakeSet::new()),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
                 now,
             ))),
@@ -139,20 +147,35 @@ impl Driver {
     }
 
     fn poll_once(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match self.commands.poll_recv(cx) {
-                Poll::Ready(Some(Command::Close)) | Poll::Ready(None) => return Poll::Ready(()),
-                Poll::Ready(Some(command)) => self.command(command),
-                Poll::Pending => break,
+        let wake = Arc::clone(&self.wake);
+        let fired = wake.begin(cx);
+        if fired.has(Source::Commands) {
+            let mut commands_cx = wake.context(Source::Commands);
+            loop {
+                match self.commands.poll_recv(&mut commands_cx) {
+                    Poll::Ready(Some(Command::Close)) | Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Ready(Some(command)) => self.command(command),
+                    Poll::Pending => break,
+                }
             }
         }
         let mut more = false;
-        for leg in [LegId::A, LegId::B] {
-            more |= self.drain_socket(cx, leg, PacketKind::Rtp);
-            more |= self.drain_socket(cx, leg, PacketKind::Rtcp);
+        for (source, leg, kind) in [
+            (Source::RtpA, LegId::A, PacketKind::Rtp),
+            (Source::RtcpA, LegId::A, PacketKind::Rtcp),
+            (Source::RtpB, LegId::B, PacketKind::Rtp),
+            (Source::RtcpB, LegId::B, PacketKind::Rtcp),
+        ] {
+            if fired.has(source) && self.drain_socket(&mut wake.context(source), leg, kind) {
+                wake.again(source);
+                more = true;
+            }
         }
-        more |= self.drain_endpoint(cx);
-        self.poll_timers(cx);
+        if fired.has(Source::Endpoint) && self.drain_endpoint(&mut wake.context(Source::Endpoint)) {
+            wake.again(Source::Endpoint);
+            more = true;
+        }
+        self.poll_timers(&mut wake.context(Source::Timer), fired.has(Source::Timer));
         self.flush_events();
         if more {
             // A batch limit was hit: let other tasks run, then come back.
@@ -175,33 +198,35 @@ impl Driver {
         }
     }
 
-    /// Receives from one socket until it would block or `BATCH` datagrams; whether it
+    /// Receives from one socket until it would block or about `BATCH` datagrams; whether it
     /// stopped on the batch limit (more may be waiting).
     fn drain_socket(&mut self, cx: &mut Context<'_>, leg: LegId, kind: PacketKind) -> bool {
-        for _ in 0..BATCH {
-            let LegIo::Socket(pair) = &self.legs[leg.index()] else {
+        let mut taken = 0;
+        while taken < BATCH {
+            let Some(socket) = leg_socket(&self.legs, leg, kind) else {
                 return false;
             };
-            let socket = match kind {
-                PacketKind::Rtp => &pair.rtp,
-                PacketKind::Rtcp => &pair.rtcp,
-            };
-            self.buf.reserve(MAX_DATAGRAM + 1);
-            let mut limited = (&mut self.buf).limit(MAX_DATAGRAM + 1);
-            match socket.try_recv_buf_from(&mut limited) {
-                Ok((len, source)) => {
-                    let datagram = self.buf.split().freeze();
-                    if len > MAX_DATAGRAM {
-                        self.io.oversize += 1;
-                        tracing::debug!(?leg, %source, "datagram over {MAX_DATAGRAM} bytes dropped");
-                        continue;
-                    }
-                    self.on_datagram(leg, source, datagram);
+            let result = socket.try_recv_batch(&mut self.buf, &mut self.received);
+            let mut received = std::mem::take(&mut self.received);
+            taken += received.len().max(1);
+            for Datagram { source, bytes } in received.drain(..) {
+                if bytes.len() > MAX_DATAGRAM {
+                    self.io.oversize += 1;
+                    tracing::debug!(?leg, %source, "datagram over {MAX_DATAGRAM} bytes dropped");
+                    continue;
                 }
+                self.on_datagram(leg, source, bytes);
+            }
+            self.received = received;
+            match result {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Readiness cleared: ask to be woken when it is readable again.
+                    let Some(socket) = leg_socket(&self.legs, leg, kind) else {
+                        return false;
+                    };
                     match socket.poll_recv_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(e)) => {
                             self.recv_error(leg, e);
                             return false;
@@ -218,7 +243,7 @@ impl Driver {
     fn recv_error(&mut self, leg: LegId, error: io::Error) {
         self.io.recv_errors += 1;
         if self.io.recv_errors.is_power_of_two() {
-            tracing::warn!(?leg, %error, count = self.io.recv_errors, "relay recvfrom failed");
+            tracing::warn!(?leg, %error, count = self.io.recv_errors, "relay receive failed");
         }
     }
 
@@ -270,7 +295,7 @@ impl Driver {
                 } else {
                     &pair.rtcp
                 };
-                if let Err(error) = socket.try_send_to(&t.payload, t.destination) {
+                if let Err(error) = socket.send_to(&t.payload, t.destination) {
                     self.io.send_errors += 1;
                     if self.io.send_errors.is_power_of_two() {
                         tracing::warn!(leg = ?t.leg, destination = %t.destination, %error,
@@ -301,28 +326,52 @@ impl Driver {
         }
     }
 
-    fn poll_timers(&mut self, cx: &mut Context<'_>) {
+    /// The core's next deadline or the next stats report, whichever is first.
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.relay.poll_timeout(), self.next_stats) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Arms the timer and handles what is due. `fired`: the timer woke the task (otherwise
+    /// an armed timer still holds its waker and is not polled).
+    fn poll_timers(&mut self, cx: &mut Context<'_>, mut fired: bool) {
         loop {
-            let deadline = match (self.relay.poll_timeout(), self.next_stats) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => match a.or(b) {
-                    Some(d) => d,
-                    None => return,
-                },
-            };
-            if self.timer_at != Some(deadline) {
-                self.timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::from_std(deadline));
-                self.timer_at = Some(deadline);
+            let deadline = self.next_deadline();
+            match (self.timer_at, deadline) {
+                // Armed for now or earlier: keep it. Every RTP packet moves the timeout
+                // later; re-arming for each would update the timer wheel per packet. An
+                // early fire only re-arms (below).
+                (Some(at), Some(d)) if at <= d => {
+                    if !fired {
+                        return;
+                    }
+                }
+                (_, Some(d)) => {
+                    self.timer.as_mut().reset(tokio::time::Instant::from_std(d));
+                    self.timer_at = Some(d);
+                }
+                (_, None) => {
+                    if fired && self.timer_at.is_some() && self.timer.as_mut().poll(cx).is_ready() {
+                        self.timer_at = None;
+                    }
+                    return;
+                }
             }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return;
             }
+            fired = true;
+            let (Some(at), Some(deadline)) = (self.timer_at.take(), deadline) else {
+                return;
+            };
+            if at < deadline {
+                continue; // armed for a deadline that has moved on: arm for the new one
+            }
             // The timer wheel has millisecond ticks: never pass the core a time before the
             // deadline it asked for, or it would ask again at once.
             let now = Instant::now().max(deadline);
-            self.timer_at = None;
             self.relay.handle_timeout(now);
             if let (Some(at), Some(interval)) = (self.next_stats, self.stats_interval) {
                 if at <= now {
@@ -379,6 +428,15 @@ impl Driver {
     }
 }
 
+/// `leg`'s socket for `kind`; `None` for an in-process (or closed) leg.
+fn leg_socket(legs: &[LegIo; 2], leg: LegId, kind: PacketKind) -> Option<&RelaySocket> {
+    match (&legs[leg.index()], kind) {
+        (LegIo::Socket(pair), PacketKind::Rtp) => Some(&pair.rtp),
+        (LegIo::Socket(pair), PacketKind::Rtcp) => Some(&pair.rtcp),
+        (LegIo::InProcess, _) => None,
+    }
+}
+
 /// A transmit as the in-process side sees it (the core parsed RTP already; parsing again
 /// only builds the view).
 fn media_packet(t: &Transmit) -> Option<MediaPacket> {
@@ -387,5 +445,66 @@ fn media_packet(t: &Transmit) -> Option<MediaPacket> {
             .ok()
             .map(MediaPacket::Rtp),
         PacketKind::Rtcp => Some(MediaPacket::Rtcp(t.payload.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{spawn_relay, LegSetup, PortPool, RelayConfig, SharedPortPool, ShellConfig};
+    use super::*;
+
+    /// The timer is armed lazily (a later deadline does not re-arm it): with RTP flowing on
+    /// leg A (its timeout moving later with every packet), periodic stats still come at their
+    /// interval, and silent leg B still times out once, on time.
+    #[tokio::test]
+    async fn stats_and_timeout_fire_while_rtp_moves_the_deadline() {
+        let pool = SharedPortPool::new(PortPool::new(42_900..=42_903).unwrap());
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let config = ShellConfig {
+            bind_ip: [127, 0, 0, 1].into(),
+            stats_interval: Some(Duration::from_millis(40)),
+            relay: RelayConfig {
+                rtp_timeout: Some(Duration::from_millis(150)),
+                ..RelayConfig::default()
+            },
+            ..ShellConfig::default()
+        };
+        let a = LegSetup::new(RemoteMedia::new(peer.local_addr().unwrap()));
+        let b = LegSetup::new(RemoteMedia::new(sink.local_addr().unwrap()));
+        let (relay, mut events) = spawn_relay(&pool, config, a, b).unwrap();
+        let to = relay.local(LegId::A).unwrap().rtp;
+        let start = Instant::now();
+        let mut packet = vec![0u8; 172];
+        packet[0] = 0x80;
+        for seq in 0..60u16 {
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            peer.send_to(&packet, to).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = start.elapsed();
+        let (mut stats, mut timeouts) = (0, Vec::new());
+        while let Some(event) = events.try_recv() {
+            match event {
+                ShellEvent::Stats(_) => stats += 1,
+                ShellEvent::Relay(RelayEvent::RtpTimeout { leg, silent_for }) => {
+                    timeouts.push((leg, silent_for))
+                }
+                _ => {}
+            }
+        }
+        let expected = (elapsed.as_millis() / 40) as usize;
+        // Loose below (a loaded machine delays timers), exact enough to fail if they stopped.
+        assert!(
+            stats * 2 >= expected && stats <= expected + 1,
+            "{stats} stats in {elapsed:?}"
+        );
+        assert_eq!(timeouts.len(), 1, "{timeouts:?}");
+        assert_eq!(timeouts[0].0, LegId::B);
+        assert!(timeouts[0].1 >= Duration::from_millis(150));
+        let final_stats = relay.close().await.unwrap();
+        assert_eq!(final_stats.leg(LegId::A).counters.packets_in, 60);
     }
 }

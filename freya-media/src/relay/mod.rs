@@ -37,6 +37,8 @@ mod leg;
 pub mod ports;
 mod shell;
 mod sockets;
+mod udp;
+mod wake;
 
 pub use self::core::{
     PacketKind, PacketOutcome, Relay, RelayConfig, RelayError, RelayEvent, Transmit,

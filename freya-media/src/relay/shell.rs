@@ -3,13 +3,16 @@
 //!
 //! One tokio task per call owns that call's sockets and its [`Relay`]. Why one task per call
 //! rather than a few tasks each serving many calls: tokio wakes a task when one of *its*
-//! sockets is readable, so a per-call task does O(1) work per packet (one wake, one
-//! `recvfrom`, one `sendto`), while a task serving many calls must find out which of its
-//! sockets woke it — either by polling all of them, O(calls) per wake, or by re-implementing
-//! the reactor's per-socket wakers. Packets per second per core is then set by the two
-//! syscalls per packet, whatever the number of calls; a multi-thread runtime spreads the
-//! tasks over the cores. The per-call task does not allocate per packet either: datagrams are
-//! received into one growing buffer and forwarded as `Bytes` slices of it.
+//! sockets is readable, so a per-call task does O(1) work per packet (one wake, one receive
+//! syscall — `recvmmsg` on Linux, which also clears the edge-triggered readiness, see the
+//! `udp` module — and one `sendto`), while a task serving many calls must find out which of
+//! its sockets woke it — either by polling all of them, O(calls) per wake, or by
+//! re-implementing the reactor's per-socket wakers. Within the task, each source (command
+//! channel, four sockets, endpoint channel, timer) has its own waker, so a wake polls only
+//! the source that fired. Packets per second per core is then set by the two syscalls per
+//! packet, whatever the number of calls; a multi-thread runtime spreads the tasks over the
+//! cores. The per-call task does not allocate per packet either: datagrams are received into
+//! one growing buffer and forwarded as `Bytes` slices of it.
 //!
 //! Two modes, one handle ([`RelayHandle`]):
 //! - [`spawn_relay`]: a B2BUA call, two SIP legs, each with its own RTP/RTCP sockets;
@@ -200,7 +203,7 @@ pub struct LegAddrs {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IoStats {
-    /// `recvfrom` failures (logged; the socket is polled again).
+    /// Receive (`recvmmsg`/`recvfrom`) failures (logged; the socket is polled again).
     pub recv_errors: u64,
     /// Datagrams longer than the largest RTP packet accepted (4096 bytes): dropped.
     pub oversize: u64,

@@ -5,10 +5,9 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::net::UdpSocket;
-
 use super::ports::{PortPair, PortPool, PortPoolStats};
 use super::shell::{LegAddrs, ShellError};
+use super::udp::RelaySocket;
 
 /// A [`PortPool`] shared by every relay of a process (cheap to clone: an `Arc`).
 ///
@@ -122,16 +121,15 @@ impl SharedPortPool {
     }
 }
 
-fn bind_one(addr: SocketAddr) -> Result<UdpSocket, (SocketAddr, io::Error)> {
+fn bind_one(addr: SocketAddr) -> Result<RelaySocket, (SocketAddr, io::Error)> {
     let socket = StdUdpSocket::bind(addr).map_err(|e| (addr, e))?;
-    socket.set_nonblocking(true).map_err(|e| (addr, e))?;
-    UdpSocket::from_std(socket).map_err(|e| (addr, e))
+    RelaySocket::from_std(socket).map_err(|e| (addr, e))
 }
 
 fn bind_both(
     ip: IpAddr,
     pair: PortPair,
-) -> Result<(UdpSocket, UdpSocket), (SocketAddr, io::Error)> {
+) -> Result<(RelaySocket, RelaySocket), (SocketAddr, io::Error)> {
     let rtp = bind_one(SocketAddr::new(ip, pair.rtp))?;
     let rtcp = bind_one(SocketAddr::new(ip, pair.rtcp))?;
     Ok((rtp, rtcp))
@@ -159,8 +157,8 @@ impl Drop for PortLease {
 /// socket of this one is still open on it.
 #[derive(Debug)]
 pub(crate) struct BoundPair {
-    pub(crate) rtp: UdpSocket,
-    pub(crate) rtcp: UdpSocket,
+    pub(crate) rtp: RelaySocket,
+    pub(crate) rtcp: RelaySocket,
     /// The sockets' local addresses.
     pub(crate) local: LegAddrs,
     pub(crate) lease: PortLease,
