@@ -439,10 +439,11 @@ pub(crate) async fn pump(
     let _ = relay.update_remote(freya_media::relay::LegId::A, remote_media(agreed));
     let mut media = CallMedia::new(agreed, uuid::Uuid::new_v4().as_u64_pair().0);
     let (mut from_caller, to_caller) = endpoint.split();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let ending = loop {
+        // A timer only while a telephone-event is in progress (its end may be lost): with
+        // hundreds of calls a standing 20 ms tick per call is thousands of wake-ups a second.
+        let dtmf_due = media.dtmf_deadline();
         tokio::select! {
             packet = from_caller.recv() => {
                 let Some(MediaPacket::Rtp(p)) = packet else { continue };
@@ -499,7 +500,7 @@ pub(crate) async fn pump(
                     break end.map_or_else(|| system(408, "Request Timeout", Q850::RECOVERY_ON_TIMER_EXPIRY), |e| Ending { by: "system", ..Ending::from_end(&e) });
                 }
             }
-            _ = tick.tick() => {
+            _ = dtmf_wait(dtmf_due) => {
                 let now = Instant::now();
                 while let Some(d) = media.poll_dtmf(now) {
                     if let Some(digit) = d.code.to_char() {
@@ -520,6 +521,14 @@ pub(crate) async fn pump(
         }
     });
     (ending, recording)
+}
+
+/// Sleeps until `due`; never wakes without one.
+async fn dtmf_wait(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Feeds the recording the agent's audio, placed by when the bridge played it out; a

@@ -77,6 +77,12 @@ impl CallMedia {
         Inbound::Foreign(pt)
     }
 
+    /// When a digit in progress must be ended if no more packets come (RFC 4733 §2.5.1.4:
+    /// all three end packets may be lost); `None` when no digit is in progress.
+    pub(crate) fn dtmf_deadline(&self) -> Option<Instant> {
+        self.dtmf.poll_timeout()
+    }
+
     /// Digits finished so far (RFC 4733: one per event, whatever the end retransmits).
     pub(crate) fn poll_dtmf(&mut self, now: Instant) -> Option<DtmfEvent> {
         self.dtmf.handle_timeout(now);
@@ -157,6 +163,30 @@ mod tests {
                 assert!((i32::from(*x) - i32::from(*y)).abs() <= 260, "{x} vs {y}");
             }
         }
+    }
+
+    /// A digit whose end packets are all lost still ends, at the deadline the pump's
+    /// timer waits for; without a digit in progress there is no deadline (no timer).
+    #[test]
+    fn a_digit_without_end_packets_ends_at_its_deadline() {
+        let mut m = CallMedia::new(&agreed(Codec::Pcmu), 7);
+        assert_eq!(m.dtmf_deadline(), None);
+        let t0 = Instant::now();
+        // RFC 4733 §2.3: event 5, not the end, volume 10, duration 160 ticks.
+        let mut out = BytesMut::new();
+        let mut h = RtpHeader::new(101, 10, 8000, 9);
+        h.marker = true;
+        h.write(&[5, 10, 0, 160], &mut out).unwrap();
+        let p = RtpPacket::parse(out.freeze()).unwrap();
+        assert_eq!(m.receive(t0, &p), Inbound::Nothing);
+        let due = m
+            .dtmf_deadline()
+            .expect("a digit in progress has a deadline");
+        assert!(due > t0);
+        assert_eq!(m.poll_dtmf(t0), None);
+        let d = m.poll_dtmf(due).expect("the digit ends at its deadline");
+        assert_eq!(d.code.to_char(), Some('5'));
+        assert_eq!(m.dtmf_deadline(), None);
     }
 
     #[test]
