@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-2000}
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 cargo build --quiet --release -p freya-benches --example parse_loop
-BIN=target/release/examples/parse_loop
+BIN=${CARGO_TARGET_DIR:-target}/release/examples/parse_loop
 PARSERS=(freya freya-typed rsip rsip-serialize parsip)
 MESSAGES=(invite 180_ringing 200_ok_sdp bye)
 ir() { # total instructions of one run

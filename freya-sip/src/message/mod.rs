@@ -11,17 +11,23 @@
 //! back (RFC 3261 §8.2) when the request's essentials can be recovered.
 
 mod addr;
+mod check;
 mod edit;
 mod error;
+mod fast;
+#[cfg(test)]
+mod fast_tests;
 mod framer;
 mod grammar;
 mod names;
 mod params;
 mod parse;
+mod quick;
 mod rejects;
 mod response;
 mod rsip_interop;
 mod scalar;
+mod scan;
 mod uri;
 mod via;
 

@@ -153,24 +153,119 @@ const TABLE: &[(HeaderKind, &str, Option<u8>)] = &[
 
 const NONE: u8 = u8::MAX;
 const MAX_LEN: usize = 24;
-const PER_LEN: usize = 8;
+const SLOTS: usize = 128;
 
-/// Indexes into TABLE, grouped by name length.
-static BY_LEN: [[u8; PER_LEN]; MAX_LEN] = by_len();
+/// Hash of a name's length and its first and last letters (case folded): every full name in
+/// TABLE lands in its own chain of [`BY_KEY`], and a name is compared with at most the one or
+/// two full names in its chain, instead of every same-length name.
+#[inline(always)]
+const fn key(len: usize, first: u8, last: u8) -> usize {
+    (len.wrapping_mul(29) ^ ((first | 0x20) as usize).wrapping_mul(7) ^ (last | 0x20) as usize)
+        % SLOTS
+}
 
-const fn by_len() -> [[u8; PER_LEN]; MAX_LEN] {
-    let mut t = [[NONE; PER_LEN]; MAX_LEN];
+/// Open addressing (linear probing) over TABLE's full names, built at compile time.
+static BY_KEY: [u8; SLOTS] = by_key();
+
+const fn by_key() -> [u8; SLOTS] {
+    let mut t = [NONE; SLOTS];
     let mut i = 0;
     while i < TABLE.len() {
-        let len = TABLE[i].1.len();
-        let mut j = 0;
-        while t[len][j] != NONE {
-            j += 1; // a full bucket fails to compile (index out of bounds)
+        let n = TABLE[i].1.as_bytes();
+        let mut k = key(n.len(), n[0], n[n.len() - 1]);
+        while t[k] != NONE {
+            k = (k + 1) % SLOTS;
         }
-        t[len][j] = i as u8;
+        t[k] = i as u8;
         i += 1;
     }
     t
+}
+
+/// Each full name lower-cased and zero-padded, for word-sized compares.
+static LOWER: [[u8; MAX_LEN]; TABLE.len()] = lower();
+
+const fn lower() -> [[u8; MAX_LEN]; TABLE.len()] {
+    let mut t = [[0u8; MAX_LEN]; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let n = TABLE[i].1.as_bytes();
+        let mut j = 0;
+        while j < n.len() {
+            t[i][j] = n[j].to_ascii_lowercase();
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// Each full name's length (read with [`LOWER`], without going through TABLE's `&str`s).
+static LEN: [u8; TABLE.len()] = lens();
+
+const fn lens() -> [u8; TABLE.len()] {
+    let mut t = [0u8; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        t[i] = TABLE[i].1.len() as u8;
+        i += 1;
+    }
+    t
+}
+
+/// Compact form (lower-case letter) to kind, built at compile time.
+static COMPACT: [HeaderKind; 26] = compact();
+
+const fn compact() -> [HeaderKind; 26] {
+    let mut t = [HeaderKind::Other; 26];
+    let mut i = 0;
+    while i < TABLE.len() {
+        if let Some(c) = TABLE[i].2 {
+            t[(c - b'a') as usize] = TABLE[i].0;
+        }
+        i += 1;
+    }
+    t
+}
+
+#[inline(always)]
+fn load8(s: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&s[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[inline(always)]
+fn load4(s: &[u8], i: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&s[i..i + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// `name` equals the lower-case `lower` (same length) once every byte of `name` has bit
+/// 0x20 set. For token bytes that is exactly an ASCII case-insensitive compare: the only
+/// other byte that folds onto a letter or '-' of a header name is CR (0x0d → '-'), which
+/// is not a token character.
+#[inline(always)]
+fn eq_folded(name: &[u8], lower: &[u8; MAX_LEN]) -> bool {
+    const F8: u64 = 0x2020_2020_2020_2020;
+    const F4: u32 = 0x2020_2020;
+    let n = name.len();
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            if load8(name, i) | F8 != load8(lower, i) {
+                return false;
+            }
+            i += 8;
+        }
+        // The last, overlapping word.
+        i == n || load8(name, n - 8) | F8 == load8(lower, n - 8)
+    } else if n >= 4 {
+        load4(name, 0) | F4 == load4(lower, 0) && load4(name, n - 4) | F4 == load4(lower, n - 4)
+    } else {
+        name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b)
+    }
 }
 
 impl HeaderKind {
@@ -185,35 +280,84 @@ impl HeaderKind {
     /// ```
     #[inline]
     pub fn from_name(name: &[u8]) -> HeaderKind {
+        // Any byte: the word-sized compare is exact only for token bytes, so check the
+        // candidate with a plain case-insensitive compare.
+        match Self::candidate(name) {
+            Some(i) if TABLE[i].1.as_bytes().eq_ignore_ascii_case(name) => TABLE[i].0,
+            Some(_) | None if name.len() == 1 => Self::compact(name[0]),
+            _ => HeaderKind::Other,
+        }
+    }
+
+    /// [`HeaderKind::from_name`] for a name holding no CR (a header name cut from one line
+    /// of a head without bare CRs, token or not): compares word by word with every byte's
+    /// bit 0x20 set, which equals an ASCII case-insensitive compare for such names (CR is the
+    /// only other byte that folds onto a letter or '-'). A name it recognises is a token.
+    #[inline(always)]
+    pub(crate) fn from_token(name: &[u8]) -> HeaderKind {
         if name.len() == 1 {
-            let c = name[0].to_ascii_lowercase();
-            for (kind, _, compact) in TABLE {
-                if *compact == Some(c) {
-                    return *kind;
-                }
-            }
-            return HeaderKind::Other;
+            return Self::compact(name[0]);
         }
-        // Bucketed by length (built at compile time): at most a few same-length names are
-        // compared, first by their first letter.
-        let Some(bucket) = BY_LEN.get(name.len()) else {
-            return HeaderKind::Other;
-        };
-        let Some(&first) = name.first() else {
-            return HeaderKind::Other;
-        };
-        let first = first | 0x20;
-        for &i in bucket {
+        match Self::candidate_folded(name) {
+            Some(i) => TABLE[i].0,
+            None => HeaderKind::Other,
+        }
+    }
+
+    #[inline(always)]
+    fn compact(c: u8) -> HeaderKind {
+        let c = c | 0x20;
+        if c.is_ascii_lowercase() {
+            COMPACT[(c - b'a') as usize]
+        } else {
+            HeaderKind::Other
+        }
+    }
+
+    /// The TABLE row whose full name has `name`'s length, first and last letters (case
+    /// folded): the only row `name` can match.
+    #[inline(always)]
+    fn candidate(name: &[u8]) -> Option<usize> {
+        let (&first, &last) = (name.first()?, name.last()?);
+        if name.len() >= MAX_LEN {
+            return None;
+        }
+        let mut k = key(name.len(), first, last);
+        loop {
+            let i = BY_KEY[k];
             if i == NONE {
-                break;
+                return None;
             }
-            let (kind, full, _) = TABLE[i as usize];
-            let full = full.as_bytes();
-            if full[0] | 0x20 == first && full.eq_ignore_ascii_case(name) {
-                return kind;
+            let full = TABLE[i as usize].1.as_bytes();
+            if full.len() == name.len()
+                && (full[0] ^ first) | 0x20 == 0x20
+                && (full[full.len() - 1] ^ last) | 0x20 == 0x20
+            {
+                return Some(i as usize);
             }
+            k = (k + 1) % SLOTS;
         }
-        HeaderKind::Other
+    }
+
+    /// Like [`HeaderKind::candidate`], comparing whole names word by word (token bytes only).
+    #[inline(always)]
+    fn candidate_folded(name: &[u8]) -> Option<usize> {
+        let (&first, &last) = (name.first()?, name.last()?);
+        if name.len() >= MAX_LEN {
+            return None;
+        }
+        let mut k = key(name.len(), first, last);
+        loop {
+            let i = BY_KEY[k];
+            if i == NONE {
+                return None;
+            }
+            let i = i as usize;
+            if usize::from(LEN[i]) == name.len() && eq_folded(name, &LOWER[i]) {
+                return Some(i);
+            }
+            k = (k + 1) % SLOTS;
+        }
     }
 
     /// The canonical spelling (`Call-ID`, `CSeq`, `WWW-Authenticate`…); `None` for

@@ -3,13 +3,12 @@
 
 use bytes::{Buf, Bytes};
 
-use super::addr::{Contact, NameAddr};
 use super::error::{ErrorKind, ParseError};
 use super::grammar::{is_token, GrammarError};
 use super::names::HeaderKind;
-use super::scalar::{check_date, parse_content_length, parse_max_forwards, CSeq};
+use super::quick;
+use super::scalar::parse_content_length;
 use super::uri::Uri;
-use super::via::Via;
 use super::{Entry, Message, Span, StartLine};
 
 /// Bounds on what one message may hold. Every bound exceeded is a typed error
@@ -77,10 +76,26 @@ pub fn parse(data: Bytes) -> Result<Message, ParseError> {
 ///
 /// # Errors
 /// A [`ParseError`] naming the kind, line, byte offset and offending bytes.
-pub fn parse_with(
+pub fn parse_with(data: Bytes, limits: &Limits, framing: Framing) -> Result<Message, ParseError> {
+    parse_impl(data, limits, framing, true)
+}
+
+/// [`parse_with`] on the byte-by-byte path only, for tests comparing it with the fast path.
+#[cfg(test)]
+pub(super) fn parse_with_slow(
+    data: Bytes,
+    limits: &Limits,
+    framing: Framing,
+) -> Result<Message, ParseError> {
+    parse_impl(data, limits, framing, false)
+}
+
+#[inline(always)]
+fn parse_impl(
     mut data: Bytes,
     limits: &Limits,
     framing: Framing,
+    fast: bool,
 ) -> Result<Message, ParseError> {
     let skip = data
         .iter()
@@ -90,13 +105,14 @@ pub fn parse_with(
     // `advance` and (below) `truncate` only move the view: no copy, and no allocation for
     // the common case of a message that fills its datagram exactly.
     data.advance(skip);
-    let (start, headers, body_start, body_end) = Parser {
+    let parser = Parser {
         b: &data,
         limits,
         base: skip,
         base_line: skipped_lines,
-    }
-    .run(framing)?;
+        fast,
+    };
+    let (start, headers, body_start, body_end) = parser.run(framing)?;
     let trailing = data.len() - body_end;
     if trailing > 0 {
         data.truncate(body_end);
@@ -111,18 +127,22 @@ pub fn parse_with(
     })
 }
 
-type Parts = (StartLine, Vec<Entry>, usize, usize);
+/// Start line, header index, body start, body end.
+pub(super) type Parts = (StartLine, Vec<Entry>, usize, usize);
 
-struct Parser<'a> {
-    b: &'a [u8],
-    limits: &'a Limits,
+pub(super) struct Parser<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) limits: &'a Limits,
     /// Bytes skipped before the start line (for error offsets).
-    base: usize,
-    base_line: usize,
+    pub(super) base: usize,
+    pub(super) base_line: usize,
+    /// Whether the fast path and the quick grammar checks may be used (always, but for the
+    /// tests that compare them with the byte-by-byte path and the precise checks).
+    pub(super) fast: bool,
 }
 
 impl<'a> Parser<'a> {
-    fn err(
+    pub(super) fn err(
         &self,
         kind: ErrorKind,
         at: usize,
@@ -174,7 +194,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The fast path first (one SIMD pass over the head, quick grammar checks); it accepts
+    /// only what the byte-by-byte path accepts, with the same spans, and hands everything
+    /// else — every error included — to the byte-by-byte path, which names the error.
     fn run(self, framing: Framing) -> Result<Parts, ParseError> {
+        match self.fast.then(|| self.run_fast(framing)).flatten() {
+            Some(parts) => Ok(parts),
+            None => self.run_slow(framing),
+        }
+    }
+
+    /// The byte-by-byte path: the authority on what is accepted and on every error.
+    pub(super) fn run_slow(&self, framing: Framing) -> Result<Parts, ParseError> {
         let b = self.b;
         if b.is_empty() {
             return Err(self.err(ErrorKind::Empty, 0, 1, "no start line"));
@@ -305,7 +336,22 @@ impl<'a> Parser<'a> {
             });
         }
 
-        // Content-Length and the body.
+        let body_end = self.body_end(&headers, body_start, framing, line_no)?;
+        self.check_headers(&start, &headers)?;
+        Ok((start, headers, body_start, body_end))
+    }
+
+    /// Where the body ends: Content-Length (every copy must agree, RFC 3261 §20.14), or the
+    /// end of the datagram; a stream requires Content-Length (§18.3).
+    pub(super) fn body_end(
+        &self,
+        headers: &[Entry],
+        body_start: usize,
+        framing: Framing,
+        line_no: usize,
+    ) -> Result<usize, ParseError> {
+        let b = self.b;
+        let size_limit = self.limits.max_message_size;
         let mut content_length: Option<(u32, usize)> = None;
         for (i, h) in headers.iter().enumerate() {
             if h.kind != HeaderKind::ContentLength {
@@ -313,7 +359,7 @@ impl<'a> Parser<'a> {
             }
             let v = h.value.str(b);
             let n = parse_content_length(v).map_err(|g| {
-                let mut e = self.header_err(&headers, i, g);
+                let mut e = self.header_err(headers, i, g);
                 e.set_kind(ErrorKind::InvalidContentLength);
                 e
             })?;
@@ -361,14 +407,17 @@ impl<'a> Parser<'a> {
             }
         };
         if body_end > size_limit {
-            return Err(too_large(size_limit));
+            return Err(self.err(
+                ErrorKind::MessageTooLarge,
+                size_limit,
+                1,
+                format!("message larger than the limit of {size_limit} bytes"),
+            ));
         }
-
-        self.check_headers(&start, &headers)?;
-        Ok((start, headers, body_start, body_end))
+        Ok(body_end)
     }
 
-    fn start_line(&self, end: usize) -> Result<StartLine, ParseError> {
+    pub(super) fn start_line(&self, end: usize) -> Result<StartLine, ParseError> {
         let b = self.b;
         let line = &b[..end];
         let bad = |kind, at: usize, detail: &str| {
@@ -481,6 +530,13 @@ impl<'a> Parser<'a> {
         self.check_version(&line[ver_start..], ver_start)?;
         // The start line is checked for UTF-8 with the headers; the URI must be ASCII anyway.
         let uri_bytes = &line[uri_start..sp2];
+        if self.fast && quick::sip_uri(uri_bytes) {
+            return Ok(StartLine::Request {
+                method: Span::new(0, sp1),
+                uri: Span::new(uri_start, sp2),
+                version: Span::new(ver_start, end),
+            });
+        }
         let uri = std::str::from_utf8(uri_bytes).map_err(|e| {
             bad(
                 ErrorKind::InvalidRequestUri,
@@ -509,6 +565,9 @@ impl<'a> Parser<'a> {
     }
 
     fn check_version(&self, v: &[u8], at: usize) -> Result<(), ParseError> {
+        if v == b"SIP/2.0" {
+            return Ok(());
+        }
         if !looks_like_version(v) {
             return Err(self
                 .err(ErrorKind::InvalidStartLine, at, 1, "malformed SIP version")
@@ -529,7 +588,7 @@ impl<'a> Parser<'a> {
 
     /// One header line `name HCOLON value` (continuations are added by the caller).
     #[inline]
-    fn header_line(
+    pub(super) fn header_line(
         &self,
         pos: usize,
         end: usize,
@@ -595,12 +654,12 @@ impl<'a> Parser<'a> {
             name: Span::new(pos, name_end),
             value: Span::new(vs, ve),
             line: Span::new(pos, next),
-            kind: HeaderKind::from_name(&b[pos..name_end]),
+            kind: HeaderKind::from_token(&b[pos..name_end]),
             folded: false,
         })
     }
 
-    fn header_err(&self, headers: &[Entry], i: usize, g: GrammarError) -> ParseError {
+    pub(super) fn header_err(&self, headers: &[Entry], i: usize, g: GrammarError) -> ParseError {
         let b = self.b;
         let h = &headers[i];
         let at = h.value.s as usize + g.at;
@@ -617,69 +676,6 @@ impl<'a> Parser<'a> {
         )
         .with_header(name)
         .with_offending(&b[at.min(b.len())..(at + 8).min(h.value.e as usize).max(at.min(b.len()))])
-    }
-
-    /// Checks the grammar of the headers the stack relies on; other headers are kept
-    /// unchecked (their grammar is their consumer's business).
-    fn check_headers(&self, start: &StartLine, headers: &[Entry]) -> Result<(), ParseError> {
-        let b = self.b;
-        let method = match start {
-            StartLine::Request { method, .. } => Some(method.str(b)),
-            StartLine::Response { .. } => None,
-        };
-        for (i, h) in headers.iter().enumerate() {
-            let v = h.value.str(b);
-            let r: Result<(), GrammarError> = match h.kind {
-                HeaderKind::Via => Via::parse_list(v).try_for_each(|r| r.map(|_| ())),
-                HeaderKind::From | HeaderKind::To => NameAddr::parse(v).map(|_| ()),
-                HeaderKind::Contact => match Contact::parse(v) {
-                    Contact::Wildcard => Ok(()),
-                    Contact::Addresses(mut it) => it.try_for_each(|r| r.map(|_| ())),
-                },
-                HeaderKind::Route | HeaderKind::RecordRoute => {
-                    NameAddr::parse_list(v).try_for_each(|r| r.map(|_| ()))
-                }
-                HeaderKind::CSeq => match CSeq::parse(v) {
-                    Ok(c) => {
-                        if let Some(method) = method {
-                            if c.method != method {
-                                return Err(self
-                                    .err(
-                                        ErrorKind::CSeqMethodMismatch,
-                                        h.value.s as usize,
-                                        header_line_no(b, h),
-                                        format!(
-                                            "CSeq method {:?} differs from the request method {:?}",
-                                            c.method, method
-                                        ),
-                                    )
-                                    .with_header(h.name.str(b))
-                                    .with_offending(c.method.as_bytes()));
-                            }
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-                HeaderKind::CallId => {
-                    if v.is_empty() || v.bytes().any(|c| c.is_ascii_whitespace()) {
-                        Err(GrammarError {
-                            at: 0,
-                            what: "Call-ID is empty or holds white space",
-                        })
-                    } else {
-                        Ok(())
-                    }
-                }
-                HeaderKind::MaxForwards => parse_max_forwards(v).map(|_| ()),
-                HeaderKind::Date => check_date(v),
-                _ => Ok(()),
-            };
-            if let Err(g) = r {
-                return Err(self.header_err(headers, i, g));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -699,7 +695,7 @@ fn looks_like_version(v: &[u8]) -> bool {
 }
 
 /// 1-based line number of a header's first line.
-fn header_line_no(b: &[u8], h: &Entry) -> usize {
+pub(super) fn header_line_no(b: &[u8], h: &Entry) -> usize {
     1 + b[..h.line.s as usize]
         .iter()
         .filter(|&&c| c == b'\n')

@@ -307,10 +307,23 @@ impl<'a> SipUri<'a> {
 
 /// Parses a decimal port (1–5 digits, at most 65535).
 pub(crate) fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|c| c.is_ascii_digit()) {
+    parse_port_bytes(s.as_bytes())
+}
+
+/// [`parse_port`] on bytes.
+#[inline]
+pub(crate) fn parse_port_bytes(s: &[u8]) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 {
         return None;
     }
-    s.parse::<u32>().ok().and_then(|p| u16::try_from(p).ok())
+    let mut p: u32 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        p = p * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(p).ok()
 }
 
 /// `host = hostname / IPv4address` (IPv6 references are checked by the caller).
