@@ -23,14 +23,18 @@ use super::shell::{
     IoStats, LegAddrs, LegReport, RelayStats, ShellConfig, ShellEvent, IN_PROCESS_ADDR,
 };
 use super::sockets::BoundPair;
-use super::udp::{Datagram, RelaySocket, MAX_DATAGRAM};
+use super::udp::{Datagram, RelaySocket, MAX_DATAGRAM, RECV_BATCH};
 use super::wake::{Source, WakeSet};
 use super::{LegId, PacketKind, Relay, RelayEvent, RemoteMedia, Transmit};
 use crate::rtp::RtpPacket;
 
 /// The receive buffer: datagrams are cut from it as `Bytes`; once every one of them has been
 /// sent and dropped, `reserve` reuses the same memory, so steady state allocates nothing.
-const BUFFER: usize = 64 * 1024;
+/// It is one call's, and packets walk through all of it, so all of it ends up resident: big
+/// enough for one receive batch (`RECV_BATCH` slots of `MAX_DATAGRAM`) plus a little, no more
+/// (64 KiB was half of freya-stack's memory per call).
+const BUFFER: usize = 20 * 1024;
+const _: () = assert!(BUFFER >= RECV_BATCH * (MAX_DATAGRAM + 1));
 /// Packets taken from one socket per wake before the others get their turn (fairness between
 /// the sockets of a call and the calls of a thread).
 const BATCH: usize = 32;
