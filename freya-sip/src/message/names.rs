@@ -319,29 +319,25 @@ impl HeaderKind {
     #[inline(always)]
     fn candidate(name: &[u8]) -> Option<usize> {
         let (&first, &last) = (name.first()?, name.last()?);
-        if name.len() >= MAX_LEN {
-            return None;
-        }
-        let mut k = key(name.len(), first, last);
-        loop {
-            let i = BY_KEY[k];
-            if i == NONE {
-                return None;
-            }
-            let full = TABLE[i as usize].1.as_bytes();
-            if full.len() == name.len()
+        Self::probe(name, |i| {
+            let full = TABLE[i].1.as_bytes();
+            full.len() == name.len()
                 && (full[0] ^ first) | 0x20 == 0x20
                 && (full[full.len() - 1] ^ last) | 0x20 == 0x20
-            {
-                return Some(i as usize);
-            }
-            k = (k + 1) % SLOTS;
-        }
+        })
     }
 
     /// Like [`HeaderKind::candidate`], comparing whole names word by word (token bytes only).
     #[inline(always)]
     fn candidate_folded(name: &[u8]) -> Option<usize> {
+        Self::probe(name, |i| {
+            usize::from(LEN[i]) == name.len() && eq_folded(name, &LOWER[i])
+        })
+    }
+
+    /// Walks the open-addressing chain of `name`'s key to the first row `hit` accepts.
+    #[inline(always)]
+    fn probe(name: &[u8], hit: impl Fn(usize) -> bool) -> Option<usize> {
         let (&first, &last) = (name.first()?, name.last()?);
         if name.len() >= MAX_LEN {
             return None;
@@ -352,9 +348,8 @@ impl HeaderKind {
             if i == NONE {
                 return None;
             }
-            let i = i as usize;
-            if usize::from(LEN[i]) == name.len() && eq_folded(name, &LOWER[i]) {
-                return Some(i);
+            if hit(i as usize) {
+                return Some(i as usize);
             }
             k = (k + 1) % SLOTS;
         }
