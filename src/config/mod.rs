@@ -240,24 +240,12 @@ impl StackConfig {
 
     /// The control token: `token`, else the variable `token_env` names.
     pub fn control_token(&self) -> Option<String> {
-        self.control.token.clone().or_else(|| {
-            self.control
-                .token_env
-                .as_deref()
-                .and_then(|v| std::env::var(v).ok())
-                .filter(|t| !t.is_empty())
-        })
+        token_of(&self.control.token, &self.control.token_env)
     }
 
     /// The agent server's token: `token`, else the variable `token_env` names.
     pub fn agent_token(&self) -> Option<String> {
-        self.agent_server.token.clone().or_else(|| {
-            self.agent_server
-                .token_env
-                .as_deref()
-                .and_then(|v| std::env::var(v).ok())
-                .filter(|t| !t.is_empty())
-        })
+        token_of(&self.agent_server.token, &self.agent_server.token_env)
     }
 
     /// Checks every key; the error names it.
@@ -367,6 +355,15 @@ impl StackConfig {
         }
         Ok(())
     }
+}
+
+/// A secret given inline, else read from the environment variable named (empty = none).
+fn token_of(token: &Option<String>, env: &Option<String>) -> Option<String> {
+    token.clone().or_else(|| {
+        env.as_deref()
+            .and_then(|v| std::env::var(v).ok())
+            .filter(|t| !t.is_empty())
+    })
 }
 
 fn err(key: &str, reason: String) -> StackError {
