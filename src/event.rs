@@ -113,6 +113,16 @@ pub enum EventKind {
         /// How it came: `rfc4733` or `info`.
         via: String,
     },
+    /// The caller or the far end put the call on hold or resumed it: a re-INVITE whose SDP
+    /// is `a=sendonly`, `a=inactive` or `c=0.0.0.0` (RFC 3264 §8.4), or back to sending.
+    /// On a B2BUA route freya then holds (resumes) the other leg too.
+    Hold {
+        /// `true` on hold, `false` resumed.
+        held: bool,
+        /// Whose peer: `caller` (the leg that called freya) or `callee` (the leg freya
+        /// called: a B2BUA route's far end, or the called party of an originate).
+        by: String,
+    },
     /// The call ended (always the last event of a call).
     Hangup {
         /// The SIP status that ended it (200 for a BYE after an answer).

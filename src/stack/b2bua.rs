@@ -1,16 +1,19 @@
 //! B2BUA routes (`uri = "sip:…"`): the caller's leg (A) and a new leg to the route's URI
 //! (B) bridged with media anchored through the relay (`direct_media=no`): every X- header of
 //! A's INVITE goes on B's byte-exact, B's ringing rings A, B's failure status and `Reason`
-//! go back to A, and BYE/CANCEL cross in both directions.
+//! go back to A, and BYE/CANCEL cross in both directions. Hold crosses too: when one
+//! leg's peer holds or resumes, freya answers it and re-INVITEs the other leg the same way
+//! (Asterisk's `moh_passthrough=yes`; see [`super::hold`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use freya_media::relay::{spawn_relay, LegId, LegSetup, RelayEvent, ShellEvent};
-use freya_sip::dialog::{CallEnd, DialogEvent, EndKind, Q850};
-use freya_sip::sdp::Capabilities;
-use freya_sip::ua::{Call, Originate};
+use freya_sip::dialog::{CallEnd, DialogError, DialogEvent, EndKind, Side, Q850};
+use freya_sip::sdp::{Capabilities, Negotiated};
+use freya_sip::ua::{Call, Originate, UaError};
 
 use super::call::{shell_config, wait_end, Ending};
+use super::hold::{HoldAction, HoldPass};
 use super::media::remote_media;
 use super::Inner;
 use crate::config::{Route, StackConfig};
@@ -160,11 +163,21 @@ pub(crate) async fn bridge(
     if let Some(n) = a.negotiated() {
         let _ = relay.update_remote(LegId::A, remote_media(&n));
     }
+    // A's peer decides B's hold state, and B's peer A's.
+    let mut a_to_b = HoldPass::default();
+    let mut b_to_a = HoldPass::default();
     let ending = loop {
+        let retrying = a_to_b.pending() || b_to_a.pending();
         tokio::select! {
             ev = a.next_event() => match ev {
-                Some(DialogEvent::MediaUpdated { media, .. }) => {
+                Some(DialogEvent::MediaUpdated { media, by, .. }) => {
                     let _ = relay.update_remote(LegId::A, remote_media(&media));
+                    media_updated(inner, id, &media, by, "caller", &b, &mut a_to_b, &mut b_to_a);
+                }
+                Some(DialogEvent::ReinviteFailed { status, .. }) => {
+                    tracing::warn!(call_id = id, status, "stack: the caller refused our hold/resume re-INVITE");
+                    let act = b_to_a.done(false);
+                    follow(id, a, &mut b_to_a, act);
                 }
                 Some(DialogEvent::Ended { end, .. }) => {
                     let _ = b.hangup(end.cause);
@@ -175,8 +188,14 @@ pub(crate) async fn bridge(
                 None => break system(500, Q850::new(41)),
             },
             ev = b.next_event() => match ev {
-                Some(DialogEvent::MediaUpdated { media, .. }) => {
+                Some(DialogEvent::MediaUpdated { media, by, .. }) => {
                     let _ = relay.update_remote(LegId::B, remote_media(&media));
+                    media_updated(inner, id, &media, by, "callee", a, &mut b_to_a, &mut a_to_b);
+                }
+                Some(DialogEvent::ReinviteFailed { status, .. }) => {
+                    tracing::warn!(call_id = id, status, "stack: the far end refused our hold/resume re-INVITE");
+                    let act = a_to_b.done(false);
+                    follow(id, &b, &mut a_to_b, act);
                 }
                 Some(DialogEvent::Ended { end, .. }) => {
                     let _ = a.hangup(end.cause);
@@ -196,10 +215,75 @@ pub(crate) async fn bridge(
                     break system(408, Q850::RECOVERY_ON_TIMER_EXPIRY);
                 }
             }
+            // A hold that could not be sent (an INVITE was under way on that leg) is
+            // tried again shortly; nothing else wakes this loop while a call is quiet.
+            _ = tokio::time::sleep(Duration::from_millis(200)), if retrying => {}
         }
+        let act = a_to_b.retry();
+        follow(id, &b, &mut a_to_b, act);
+        let act = b_to_a.retry();
+        follow(id, a, &mut b_to_a, act);
     };
     let _ = relay.close().await;
     (ending, Some(t0))
+}
+
+/// A leg's media changed. `by` the peer (`who`: `caller` for A, `callee` for B): report a
+/// hold or resume and pass it to the other leg (`follower`, through `pass`). By us: our
+/// own re-INVITE on this leg, passing the other peer's hold, got its 2xx (`ours`).
+#[allow(clippy::too_many_arguments)]
+fn media_updated(
+    inner: &Inner,
+    id: &str,
+    media: &Negotiated,
+    by: Side,
+    who: &str,
+    follower: &Call,
+    pass: &mut HoldPass,
+    ours: &mut HoldPass,
+) {
+    match by {
+        Side::Remote => {
+            if media.remote_hold != pass.wanted() {
+                tracing::info!(
+                    call_id = id,
+                    held = media.remote_hold,
+                    by = who,
+                    "stack: hold passed to the other leg"
+                );
+                inner.emit(CallEvent::new(
+                    id,
+                    EventKind::Hold {
+                        held: media.remote_hold,
+                        by: who.to_owned(),
+                    },
+                ));
+            }
+            let act = pass.peer(media.remote_hold);
+            follow(id, follower, pass, act);
+        }
+        Side::Local => {
+            let _ = ours.done(true);
+        }
+    }
+}
+
+/// Sends the hold (`Some(true)`) or resume (`Some(false)`) re-INVITE `act` on `leg`.
+fn follow(id: &str, leg: &Call, pass: &mut HoldPass, act: HoldAction) {
+    let Some(hold) = act else {
+        return;
+    };
+    let sent = if hold { leg.hold() } else { leg.unhold() };
+    match sent {
+        Ok(()) => pass.sent(hold),
+        // The leg's peer (or we) has an INVITE under way: try again after it.
+        Err(UaError::Dialog(DialogError::InviteInProgress(_))) => pass.not_sent(),
+        Err(error) => {
+            tracing::warn!(call_id = id, hold, %error, "stack: could not pass hold to the other leg");
+            pass.sent(hold);
+            let _ = pass.done(false);
+        }
+    }
 }
 
 /// The far end hung up: reported as the remote side's end.

@@ -7,6 +7,7 @@ mod agent_link;
 mod agents;
 mod b2bua;
 mod call;
+mod hold;
 mod media;
 mod outbound;
 
