@@ -28,6 +28,7 @@ mod response;
 mod rsip_interop;
 mod scalar;
 mod scan;
+mod slow;
 mod uri;
 mod via;
 

@@ -330,9 +330,24 @@ impl HeaderKind {
     /// Like [`HeaderKind::candidate`], comparing whole names word by word (token bytes only).
     #[inline(always)]
     fn candidate_folded(name: &[u8]) -> Option<usize> {
-        Self::probe(name, |i| {
-            usize::from(LEN[i]) == name.len() && eq_folded(name, &LOWER[i])
-        })
+        // Its own loop rather than `probe` with a closure: the closure was not inlined, which
+        // cost about 300 instructions per message (callgrind, 9 headers).
+        let (&first, &last) = (name.first()?, name.last()?);
+        if name.len() >= MAX_LEN {
+            return None;
+        }
+        let mut k = key(name.len(), first, last);
+        loop {
+            let i = BY_KEY[k];
+            if i == NONE {
+                return None;
+            }
+            let i = usize::from(i);
+            if usize::from(LEN[i]) == name.len() && eq_folded(name, &LOWER[i]) {
+                return Some(i);
+            }
+            k = (k + 1) % SLOTS;
+        }
     }
 
     /// Walks the open-addressing chain of `name`'s key to the first row `hit` accepts.

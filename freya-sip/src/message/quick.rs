@@ -79,17 +79,30 @@ fn ipv4_at(h: &[u8], mut i: usize) -> Option<usize> {
             }
             i += 1;
         }
-        let s = i;
-        let mut v = 0u32;
-        while i < h.len() && i - s < 3 && h[i].is_ascii_digit() {
-            v = v * 10 + u32::from(h[i] - b'0');
-            i += 1;
-        }
-        if i == s || v > 255 {
-            return None;
-        }
+        i = octet(h, i)?;
     }
     Some(i)
+}
+
+/// One to three digits from `i` worth at most 255 (as the loop of `grammar::is_ipv4`): their
+/// end. Unrolled: each digit is one subtract and one compare (callgrind: the loop cost about
+/// 60 instructions per address, a fifth of the 180 Ringing's quick checks of URIs).
+#[inline(always)]
+fn octet(h: &[u8], i: usize) -> Option<usize> {
+    let digit = |j: usize| {
+        h.get(j)
+            .map(|&c| c.wrapping_sub(b'0'))
+            .filter(|&d| d < 10)
+            .map(u32::from)
+    };
+    let d0 = digit(i)?;
+    let Some(d1) = digit(i + 1) else {
+        return Some(i + 1);
+    };
+    let Some(d2) = digit(i + 2) else {
+        return Some(i + 2);
+    };
+    (d0 * 100 + d1 * 10 + d2 <= 255).then_some(i + 3)
 }
 
 /// `host` as `uri::check_hostname` reads it: a valid host name or IPv4 address.
