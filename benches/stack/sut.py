@@ -1,7 +1,7 @@
 """The two systems under test of the stack benchmark: freya-stack (with its echo agents
 built in, or one echo-agent process) and Kamailio + rtpengine in front of a SIPp uas echo.
 Each starts its processes under `timeout`, says how many calls are up, and what it logged."""
-import glob, json, os, signal, socket, subprocess, threading, time, urllib.request, wave
+import glob, json, os, shlex, signal, socket, subprocess, threading, time, urllib.request, wave
 
 from benchlib import (AGENT_PORT, API_PORT, BIN, FREYA_PORT, HERE, KAM_PORT, LAG_ALLOWED_MS, NG_PORT,
                       TOKEN, TOL, UAC_PORT, UAS_MEDIA, UAS_PORT, children, mem_kb, ng, stop, tone_hz,
@@ -37,15 +37,26 @@ class Freya:
         self.cfg = os.path.join(rundir, "freya.toml")
         open(self.cfg, "w").write(cfg)
         self.log = open(os.path.join(rundir, "freya.log"), "w")
-        self.p = subprocess.Popen(["timeout", "-s", "INT", "-k", "10", str(limit_s),
-                                   os.path.join(BIN, "freya-stack"), "--config", self.cfg],
+        # FREYA_SUT_WRAP (e.g. "heaptrack -o /tmp/ht"): a command freya-stack runs under, for
+        # a heap profile. timeout signals its whole process group, so the SIGINT that ends
+        # the run reaches freya-stack through the wrapper. Memory figures then include the
+        # wrapper's processes and its overhead: read the profile, not them.
+        wrap = shlex.split(os.environ.get("FREYA_SUT_WRAP", ""))
+        self.p = subprocess.Popen(["timeout", "-s", "INT", "-k", "10", str(limit_s)] + wrap +
+                                  [os.path.join(BIN, "freya-stack"), "--config", self.cfg],
                                   stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.p.stdout.readline()
+        for _ in range(20 if wrap else 0):  # the wrapper's own lines come first
+            if "ready" in line:
+                break
+            line = self.p.stdout.readline()
         if "ready" not in line:
             stop([self.p] + ([self.agent] if self.agent else []), signal.SIGINT)
             raise RuntimeError(f"freya-stack did not start: {line!r}; see {self.log.name}")
         self.procs = [self.p] + ([self.agent] if self.agent else [])
         self.pids = children(self.p.pid)
+        for p in (list(self.pids) if wrap else []):
+            self.pids += children(p)
         self.answered = self.hungup = 0
         threading.Thread(target=self._events, daemon=True).start()
         time.sleep(0.3)

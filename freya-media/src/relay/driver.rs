@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 
@@ -23,18 +23,11 @@ use super::shell::{
     IoStats, LegAddrs, LegReport, RelayStats, ShellConfig, ShellEvent, IN_PROCESS_ADDR,
 };
 use super::sockets::BoundPair;
-use super::udp::{Datagram, RelaySocket, MAX_DATAGRAM, RECV_BATCH};
+use super::udp::{Datagram, RelaySocket, MAX_DATAGRAM};
 use super::wake::{Source, WakeSet};
 use super::{LegId, PacketKind, Relay, RelayEvent, RemoteMedia, Transmit};
 use crate::rtp::RtpPacket;
 
-/// The receive buffer: datagrams are cut from it as `Bytes`; once every one of them has been
-/// sent and dropped, `reserve` reuses the same memory, so steady state allocates nothing.
-/// It is one call's, and packets walk through all of it, so all of it ends up resident: big
-/// enough for one receive batch (`RECV_BATCH` slots of `MAX_DATAGRAM`) plus a little, no more
-/// (64 KiB was half of freya-stack's memory per call).
-const BUFFER: usize = 20 * 1024;
-const _: () = assert!(BUFFER >= RECV_BATCH * (MAX_DATAGRAM + 1));
 /// Packets taken from one socket per wake before the others get their turn (fairness between
 /// the sockets of a call and the calls of a thread).
 const BATCH: usize = 32;
@@ -85,11 +78,10 @@ pub(crate) struct EndpointSide {
 pub(crate) struct Driver {
     relay: Relay,
     endpoint: Option<EndpointSide>,
-    commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::Sender<ShellEvent>,
+    commands: mpsc::UnboundedReceiver<Box<Command>>,
+    events: mpsc::Sender<Box<ShellEvent>>,
     tap: Option<mpsc::Sender<TappedPacket>>,
     local: [Option<LegAddrs>; 2],
-    buf: BytesMut,
     /// The datagrams of one receive call (kept for its allocation).
     received: Vec<Datagram>,
     io: IoStats,
@@ -110,8 +102,8 @@ impl Driver {
         relay: Relay,
         legs: [LegIo; 2],
         endpoint: Option<EndpointSide>,
-        commands: mpsc::UnboundedReceiver<Command>,
-        events: mpsc::Sender<ShellEvent>,
+        commands: mpsc::UnboundedReceiver<Box<Command>>,
+        events: mpsc::Sender<Box<ShellEvent>>,
         local: [Option<LegAddrs>; 2],
     ) -> Self {
         let now = Instant::now();
@@ -123,7 +115,6 @@ impl Driver {
             events,
             tap: None,
             local,
-            buf: BytesMut::with_capacity(BUFFER),
             received: Vec::new(),
             io: IoStats::default(),
             wake: Arc::new(WakeSet::new()),
@@ -139,8 +130,22 @@ impl Driver {
 
     /// Runs until closed or until the handle is dropped; then closes the sockets, releases
     /// the ports, reports [`ShellEvent::Closed`] and returns the final statistics.
-    pub(crate) async fn run(mut self) -> RelayStats {
-        std::future::poll_fn(|cx| self.poll_once(cx)).await;
+    ///
+    /// Not an `async fn`: its future would hold the driver twice (the argument, and the
+    /// local the body moves it into: rust-lang/rust#62958), and the task's future is
+    /// allocated, and resident, at its full size for the whole call. An `async move` block
+    /// keeps the one captured copy.
+    // Deliberately not `async fn` (see above), which is what this lint asks for.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(mut self) -> impl std::future::Future<Output = RelayStats> + Send {
+        async move {
+            std::future::poll_fn(|cx| self.poll_once(cx)).await;
+            self.finish()
+        }
+    }
+
+    /// The end of [`run`](Self::run).
+    fn finish(&mut self) -> RelayStats {
         let stats = self.snapshot();
         self.legs = [LegIo::InProcess, LegIo::InProcess]; // sockets closed, ports released
         self.endpoint = None; // the endpoint's reader sees the end
@@ -157,8 +162,11 @@ impl Driver {
             let mut commands_cx = wake.context(Source::Commands);
             loop {
                 match self.commands.poll_recv(&mut commands_cx) {
-                    Poll::Ready(Some(Command::Close)) | Poll::Ready(None) => return Poll::Ready(()),
-                    Poll::Ready(Some(command)) => self.command(command),
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Ready(Some(command)) if matches!(*command, Command::Close) => {
+                        return Poll::Ready(())
+                    }
+                    Poll::Ready(Some(command)) => self.command(*command),
                     Poll::Pending => break,
                 }
             }
@@ -210,7 +218,7 @@ impl Driver {
             let Some(socket) = leg_socket(&self.legs, leg, kind) else {
                 return false;
             };
-            let result = socket.try_recv_batch(&mut self.buf, &mut self.received);
+            let result = socket.try_recv_batch(&mut self.received);
             let mut received = std::mem::take(&mut self.received);
             taken += received.len().max(1);
             for Datagram { source, bytes } in received.drain(..) {
@@ -402,7 +410,7 @@ impl Driver {
     }
 
     fn emit(&mut self, event: ShellEvent) {
-        if self.events.try_send(event).is_err() {
+        if self.events.try_send(Box::new(event)).is_err() {
             self.io.events_lost += 1;
             if self.io.events_lost.is_power_of_two() {
                 tracing::debug!(count = self.io.events_lost, "relay event reader lagging");
@@ -510,5 +518,26 @@ mod tests {
         assert!(timeouts[0].1 >= Duration::from_millis(150));
         let final_stats = relay.close().await.unwrap();
         assert_eq!(final_stats.leg(LegId::A).counters.packets_in, 60);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    fn future_size<A, Fut, F: FnOnce(A) -> Fut>(_: &F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// The relay task's future holds the driver once: as an `async fn`, `run` held it twice
+    /// (2,960 bytes for a 1,472-byte driver in a release build), resident for every call.
+    #[test]
+    fn the_task_future_holds_the_driver_once() {
+        let driver = std::mem::size_of::<Driver>();
+        let future = future_size(&Driver::run);
+        assert!(
+            future < driver + 256,
+            "run future {future} bytes, driver {driver}"
+        );
     }
 }

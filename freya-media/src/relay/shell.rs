@@ -280,17 +280,19 @@ pub enum ShellEvent {
 /// The events of one relayed call. Reading them is optional: when nobody reads, they are
 /// dropped and counted, and the relay goes on.
 #[derive(Debug)]
-pub struct RelayEvents(pub(crate) mpsc::Receiver<ShellEvent>);
+// Boxed: a tokio channel allocates its slots 32 at a time, and a `ShellEvent` is ~100 bytes;
+// a call has a handful of events, so a box each is cheaper than 3 KB of slots per call.
+pub struct RelayEvents(pub(crate) mpsc::Receiver<Box<ShellEvent>>);
 
 impl RelayEvents {
     /// The next event; `None` once the relay has ended and every event was read.
     pub async fn recv(&mut self) -> Option<ShellEvent> {
-        self.0.recv().await
+        self.0.recv().await.map(|b| *b)
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<ShellEvent> {
-        self.0.try_recv().ok()
+        self.0.try_recv().ok().map(|b| *b)
     }
 }
 
@@ -300,7 +302,9 @@ impl RelayEvents {
 /// the sockets close and the ports return to the pool as soon as the task next runs.
 #[derive(Debug)]
 pub struct RelayHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    /// Boxed (as the events): a tokio channel keeps 32 slots of its item's size per call,
+    /// and commands are a few per call.
+    commands: mpsc::UnboundedSender<Box<Command>>,
     task: Option<JoinHandle<RelayStats>>,
     local: [Option<LegAddrs>; 2],
 }
@@ -355,13 +359,15 @@ impl RelayHandle {
     /// # Errors
     /// [`ShellError::Closed`] when the task had already ended without reporting.
     pub async fn close(mut self) -> Result<RelayStats, ShellError> {
-        let _ = self.commands.send(Command::Close);
+        let _ = self.commands.send(Box::new(Command::Close));
         let task = self.task.take().ok_or(ShellError::Closed)?;
         task.await.map_err(|_| ShellError::Closed)
     }
 
     fn send(&self, command: Command) -> Result<(), ShellError> {
-        self.commands.send(command).map_err(|_| ShellError::Closed)
+        self.commands
+            .send(Box::new(command))
+            .map_err(|_| ShellError::Closed)
     }
 }
 

@@ -21,12 +21,19 @@
 //!
 //! Elsewhere the same interface runs on `tokio::net::UdpSocket` with `recvfrom` until it
 //! would block (the behaviour the relay had everywhere before).
+//!
+//! Memory: the kernel writes into one scratch buffer per thread ([`with_scratch`]), used only
+//! in the synchronous receive, and each datagram is copied out at its own length (an RTP
+//! packet is ~200 bytes). A receive buffer per call was 20 KiB resident per call, for room
+//! that at most one call per thread uses at any moment.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use std::cell::Cell;
+
+use bytes::Bytes;
 
 /// The largest datagram accepted, in bytes. RTP over UDP stays under the path MTU (about
 /// 1500 bytes); a longer datagram is refused and counted ([`IoStats::oversize`]).
@@ -41,7 +48,28 @@ pub(crate) const RECV_BATCH: usize = 4;
 /// shows as `MAX_DATAGRAM + 1` bytes.
 const SLOT: usize = MAX_DATAGRAM + 1;
 
-/// One received datagram, cut from the receive buffer without copying. Longer than
+/// Bytes of the per-thread receive scratch: one batch of slots.
+const SCRATCH: usize = RECV_BATCH * SLOT;
+
+thread_local! {
+    /// The receive scratch of this thread (allocated on first use, kept for the thread's
+    /// life). Taken out while in use, so a nested use (there is none) would get a fresh one
+    /// instead of aliasing it.
+    static RECV_SCRATCH: Cell<Option<Box<[u8; SCRATCH]>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with this thread's receive scratch ([`SCRATCH`] bytes). `f` runs synchronously
+/// (no `.await` can hold the scratch), so one buffer per thread serves every call.
+fn with_scratch<R>(f: impl FnOnce(&mut [u8; SCRATCH]) -> R) -> R {
+    let mut buf = RECV_SCRATCH
+        .with(Cell::take)
+        .unwrap_or_else(|| Box::new([0u8; SCRATCH]));
+    let result = f(&mut buf);
+    RECV_SCRATCH.with(|cell| cell.set(Some(buf)));
+    result
+}
+
+/// One received datagram, copied out of the scratch at its length. Longer than
 /// [`MAX_DATAGRAM`] means it was truncated: oversize.
 #[derive(Debug)]
 pub(crate) struct Datagram {
@@ -95,25 +123,23 @@ mod imp {
             self.fd.poll_read_ready(cx).map_ok(|_guard| ())
         }
 
-        /// Receives up to [`RECV_BATCH`] datagrams into `out` (cut from `buf`) with one
-        /// syscall. `Ok` when the batch was full (more may be queued); `Err(WouldBlock)` when
-        /// the queue is now empty and the readiness was cleared — `out` may still hold
-        /// datagrams; any other error with `out` empty.
-        pub(crate) fn try_recv_batch(
-            &self,
-            buf: &mut BytesMut,
-            out: &mut Vec<Datagram>,
-        ) -> io::Result<()> {
+        /// Receives up to [`RECV_BATCH`] datagrams into `out` with one syscall (through the
+        /// thread's scratch, each datagram copied out). `Ok` when the batch was full (more
+        /// may be queued); `Err(WouldBlock)` when the queue is now empty and the readiness
+        /// was cleared — `out` may still hold datagrams; any other error with `out` empty.
+        pub(crate) fn try_recv_batch(&self, out: &mut Vec<Datagram>) -> io::Result<()> {
             self.fd.try_io(Interest::READABLE, |socket| {
-                recv_batch(socket.as_raw_fd(), buf, out)
+                with_scratch(|scratch| recv_batch(socket.as_raw_fd(), scratch, out))
             })
         }
     }
 
-    fn recv_batch(fd: RawFd, buf: &mut BytesMut, out: &mut Vec<Datagram>) -> io::Result<()> {
-        buf.clear();
-        buf.reserve(RECV_BATCH * SLOT);
-        let base = buf.spare_capacity_mut().as_mut_ptr();
+    fn recv_batch(
+        fd: RawFd,
+        scratch: &mut [u8; SCRATCH],
+        out: &mut Vec<Datagram>,
+    ) -> io::Result<()> {
+        let base = scratch.as_mut_ptr();
         // SAFETY: all-zero bytes are a valid value of these plain C structs (integers, null
         // pointers).
         let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { zeroed() };
@@ -129,8 +155,8 @@ mod imp {
             header.msg_hdr.msg_iov = iovecs.as_mut_ptr().wrapping_add(k);
             header.msg_hdr.msg_iovlen = 1;
         }
-        // SAFETY: each header points at its own iovec, covering SLOT bytes of `buf`'s spare
-        // capacity (RECV_BATCH * SLOT bytes were reserved, the slots do not overlap), and at
+        // SAFETY: each header points at its own iovec, covering SLOT bytes of `scratch`
+        // (RECV_BATCH * SLOT bytes by its type; the slots do not overlap), and at
         // its own sockaddr_storage with msg_namelen its size; all of them outlive the call,
         // and the kernel writes at most iov_len bytes per message and msg_namelen per name.
         let n = unsafe {
@@ -149,21 +175,10 @@ mod imp {
         for k in 0..n {
             let len = (headers[k].msg_len as usize).min(SLOT);
             let source = socket_addr(&names[k], headers[k].msg_hdr.msg_namelen);
-            let bytes = if k + 1 < n {
-                // Another datagram follows in the next slot: cut this slot off whole, and
-                // keep only its `len` received bytes.
-                let rest = buf.split_off(SLOT);
-                let mut slot = std::mem::replace(buf, rest);
-                // SAFETY: the kernel wrote `len` (<= SLOT) bytes at the start of this slot.
-                unsafe { slot.set_len(len) };
-                slot.freeze()
-            } else {
-                // The last one: take only its bytes, the rest of the buffer stays for the
-                // next call (the common single-datagram case wastes nothing).
-                // SAFETY: as above, `buf` now starts at this datagram's slot.
-                unsafe { buf.set_len(len) };
-                buf.split().freeze()
-            };
+            // The kernel wrote `len` (<= SLOT) bytes at the start of slot k. An oversize
+            // datagram is refused by the caller: its length is all it needs.
+            let start = k * SLOT;
+            let bytes = Bytes::copy_from_slice(&scratch[start..start + len.min(MAX_DATAGRAM + 1)]);
             out.push(Datagram { source, bytes });
         }
         if n < RECV_BATCH {
@@ -210,7 +225,6 @@ mod imp {
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
-    use bytes::BufMut;
     use tokio::net::UdpSocket;
 
     use super::*;
@@ -243,22 +257,17 @@ mod imp {
 
         /// As the Linux version; here one `recvfrom` per datagram and a last one that
         /// returns `WouldBlock`.
-        pub(crate) fn try_recv_batch(
-            &self,
-            buf: &mut BytesMut,
-            out: &mut Vec<Datagram>,
-        ) -> io::Result<()> {
-            for _ in 0..RECV_BATCH {
-                buf.clear();
-                buf.reserve(SLOT);
-                let mut limited = (&mut *buf).limit(SLOT);
-                let (_, source) = self.socket.try_recv_buf_from(&mut limited)?;
-                out.push(Datagram {
-                    source,
-                    bytes: buf.split().freeze(),
-                });
-            }
-            Ok(())
+        pub(crate) fn try_recv_batch(&self, out: &mut Vec<Datagram>) -> io::Result<()> {
+            with_scratch(|scratch| {
+                for _ in 0..RECV_BATCH {
+                    let (len, source) = self.socket.try_recv_from(&mut scratch[..SLOT])?;
+                    out.push(Datagram {
+                        source,
+                        bytes: Bytes::copy_from_slice(&scratch[..len]),
+                    });
+                }
+                Ok(())
+            })
         }
     }
 }
@@ -291,11 +300,11 @@ mod tests {
             peer.send_to(&datagram, to).unwrap();
         }
         readable(&relay).await;
-        let (mut buf, mut out) = (BytesMut::new(), Vec::new());
+        let mut out = Vec::new();
         // Full batches come back Ok; the call that gets fewer than asked reports WouldBlock.
         let mut full = 0;
         loop {
-            match relay.try_recv_batch(&mut buf, &mut out) {
+            match relay.try_recv_batch(&mut out) {
                 Ok(_) => {
                     full += 1;
                     assert_eq!(out.len(), full * RECV_BATCH, "a full batch");
@@ -316,11 +325,11 @@ mod tests {
         }
         // Readiness cleared: nothing is tried until a new datagram raises it again.
         out.clear();
-        let idle = relay.try_recv_batch(&mut buf, &mut out);
+        let idle = relay.try_recv_batch(&mut out);
         assert_eq!(idle.unwrap_err().kind(), io::ErrorKind::WouldBlock);
         peer.send_to(b"again", to).unwrap();
         readable(&relay).await;
-        let _ = relay.try_recv_batch(&mut buf, &mut out);
+        let _ = relay.try_recv_batch(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(&out[0].bytes[..], b"again");
     }
@@ -333,8 +342,8 @@ mod tests {
         peer.send_to(&[7u8; MAX_DATAGRAM + 100], relay.local_addr().unwrap())
             .unwrap();
         readable(&relay).await;
-        let (mut buf, mut out) = (BytesMut::new(), Vec::new());
-        let _ = relay.try_recv_batch(&mut buf, &mut out);
+        let mut out = Vec::new();
+        let _ = relay.try_recv_batch(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bytes.len(), MAX_DATAGRAM + 1);
     }
@@ -347,8 +356,8 @@ mod tests {
         let relay = RelaySocket::from_std(StdUdpSocket::bind("[::1]:0").unwrap()).unwrap();
         peer.send_to(b"v6", relay.local_addr().unwrap()).unwrap();
         readable(&relay).await;
-        let (mut buf, mut out) = (BytesMut::new(), Vec::new());
-        let _ = relay.try_recv_batch(&mut buf, &mut out);
+        let mut out = Vec::new();
+        let _ = relay.try_recv_batch(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].source, peer.local_addr().unwrap());
     }

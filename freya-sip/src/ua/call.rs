@@ -76,7 +76,7 @@ pub struct CallInfo {
 pub struct Call {
     shared: Arc<Shared>,
     info: Arc<CallInfo>,
-    events: mpsc::UnboundedReceiver<DialogEvent>,
+    events: mpsc::UnboundedReceiver<Box<DialogEvent>>,
     /// Whether dropping the handle hangs the call up.
     armed: bool,
 }
@@ -95,7 +95,7 @@ impl Call {
     pub(crate) fn new(
         shared: Arc<Shared>,
         info: Arc<CallInfo>,
-        events: mpsc::UnboundedReceiver<DialogEvent>,
+        events: mpsc::UnboundedReceiver<Box<DialogEvent>>,
     ) -> Call {
         Call {
             shared,
@@ -127,7 +127,7 @@ impl Call {
 
     /// The next event; `None` after [`DialogEvent::Ended`] (or once the UA shut down).
     pub async fn next_event(&mut self) -> Option<DialogEvent> {
-        let ev = self.events.recv().await;
+        let ev = self.events.recv().await.map(|b| *b);
         if matches!(ev, Some(DialogEvent::Ended { .. }) | None) {
             self.armed = false;
         }
