@@ -10,6 +10,7 @@ mod call;
 mod hold;
 mod media;
 mod outbound;
+mod recording;
 
 pub use outbound::OriginateRequest;
 

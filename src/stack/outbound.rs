@@ -195,7 +195,7 @@ async fn follow(
     relay: freya_media::relay::RelayHandle,
     endpoint: freya_media::relay::MediaEndpoint,
     relay_events: freya_media::relay::RelayEvents,
-    record: Option<freya_media::record::CallRecorder>,
+    record: Option<Box<freya_media::record::CallRecorder>>,
 ) -> (Ending, Option<Instant>, Option<String>) {
     loop {
         match call.next_event().await {
@@ -205,13 +205,14 @@ async fn follow(
             Some(DialogEvent::Answered { media, .. }) => {
                 let answered = Instant::now();
                 inner.emit(CallEvent::new(id, EventKind::Answered {}));
-                let leg = match agent_leg(inner, pool, slot, meta).await {
+                // Boxed: the WebSocket dial is big and over before the call's media.
+                let leg = match Box::pin(agent_leg(inner, pool, slot, meta)).await {
                     Ok(leg) => leg,
                     Err(error) => {
                         tracing::warn!(call_id = id, %error, "stack: agent unreachable: hanging up");
                         let _ = call.hangup(Some(Q850::TEMPORARY_FAILURE));
                         let _ = relay.close().await;
-                        let end = wait_end(&mut call).await;
+                        let end = Box::pin(wait_end(&mut call)).await;
                         return (
                             end.map_or(
                                 Ending {

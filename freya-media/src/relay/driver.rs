@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 
-use super::endpoint::{MediaPacket, TappedPacket};
+use super::endpoint::{EndpointLink, MediaPacket, TappedPacket};
 use super::shell::{
     IoStats, LegAddrs, LegReport, RelayStats, ShellConfig, ShellEvent, IN_PROCESS_ADDR,
 };
@@ -65,13 +65,19 @@ impl LegIo {
     }
 }
 
-/// The channels to and from a [`MediaEndpoint`](super::MediaEndpoint).
+/// The relay's side of the queues to and from a [`MediaEndpoint`](super::MediaEndpoint).
 #[derive(Debug)]
 pub(crate) struct EndpointSide {
-    pub(crate) to_app: mpsc::Sender<MediaPacket>,
-    pub(crate) from_app: mpsc::Receiver<Bytes>,
-    /// Every sender is gone: stop polling `from_app`.
+    pub(crate) link: Arc<EndpointLink>,
+    /// Every sender is gone: stop polling the app's queue.
     pub(crate) closed: bool,
+}
+
+impl Drop for EndpointSide {
+    /// The relay task ended (or was dropped): the endpoint's reader sees the end.
+    fn drop(&mut self) {
+        self.link.relay_done();
+    }
 }
 
 #[derive(Debug)]
@@ -263,7 +269,7 @@ impl Driver {
     fn drain_endpoint(&mut self, cx: &mut Context<'_>) -> bool {
         for _ in 0..BATCH {
             let polled = match &mut self.endpoint {
-                Some(side) if !side.closed => side.from_app.poll_recv(cx),
+                Some(side) if !side.closed => side.link.poll_from_app(cx),
                 _ => return false,
             };
             match polled {
@@ -317,7 +323,7 @@ impl Driver {
             }
             LegIo::InProcess => {
                 let delivered = match (&self.endpoint, media_packet(&t)) {
-                    (Some(side), Some(packet)) => side.to_app.try_send(packet).is_ok(),
+                    (Some(side), Some(packet)) => side.link.push_to_app(packet),
                     _ => false,
                 };
                 if !delivered {

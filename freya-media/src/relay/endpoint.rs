@@ -1,10 +1,22 @@
-//! The in-process side of a call whose media freya terminates ([`spawn_endpoint`]): channels
-//! of RTP packets between the relay task and the code that plays the second peer.
+//! The in-process side of a call whose media freya terminates ([`spawn_endpoint`]): two
+//! bounded queues of RTP packets between the relay task and the code that plays the second
+//! peer.
+//!
+//! Why not tokio's mpsc: its list blocks hold 32 slots each, and a slot of the app-bound
+//! queue is a whole [`MediaPacket`] (~120 bytes), so every call kept 4–8 KB of blocks (two
+//! blocks while the 64-packet queue wraps) plus the `Bytes` channel's, for the one or two
+//! packets that actually wait. Here one mutex guards two `VecDeque`s that hold what waits,
+//! with one waker per reader — the shape of the bridge's leg link (`bridge/link.rs`).
+//! Bounds and drop accounting are those of the channels it replaces.
 //!
 //! [`spawn_endpoint`]: super::spawn_endpoint
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::shell::ShellError;
 use super::LegId;
@@ -80,8 +92,8 @@ pub struct TappedPacket {
 ///   (malformed ones are dropped and counted on leg B), and sends it to leg A's peer from
 ///   leg A's RTP socket, unless that peer is on hold.
 ///
-/// Both directions are bounded channels. The relay never waits for the caller: a packet it
-/// cannot queue is dropped and counted in
+/// Both directions are bounded queues (`ShellConfig::endpoint_capacity` packets each). The
+/// relay never waits for the caller: a packet it cannot queue is dropped and counted in
 /// [`IoStats::endpoint_overflow`](super::IoStats::endpoint_overflow);
 /// [`EndpointSender::try_send`] says `EndpointFull`.
 ///
@@ -109,19 +121,18 @@ pub struct TappedPacket {
 /// ```
 #[derive(Debug)]
 pub struct MediaEndpoint {
-    rx: mpsc::Receiver<MediaPacket>,
+    rx: EndpointReceiver,
     tx: EndpointSender,
 }
 
 impl MediaEndpoint {
-    pub(crate) fn new(
-        rx: mpsc::Receiver<MediaPacket>,
-        tx: mpsc::Sender<Bytes>,
-        capacity: usize,
-    ) -> Self {
+    /// The endpoint of `link` (which counts this endpoint's sender already).
+    pub(crate) fn new(link: Arc<EndpointLink>) -> Self {
         MediaEndpoint {
-            rx,
-            tx: EndpointSender { tx, capacity },
+            rx: EndpointReceiver {
+                link: Arc::clone(&link),
+            },
+            tx: EndpointSender { link },
         }
     }
 
@@ -132,7 +143,7 @@ impl MediaEndpoint {
 
     /// The next packet if one is waiting.
     pub fn try_recv(&mut self) -> Option<MediaPacket> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv()
     }
 
     /// A sender of packets to leg A's peer (cheap to clone).
@@ -141,8 +152,53 @@ impl MediaEndpoint {
     }
 
     /// The receiving half alone, for a task that only reads, and the sender.
-    pub fn split(self) -> (mpsc::Receiver<MediaPacket>, EndpointSender) {
+    pub fn split(self) -> (EndpointReceiver, EndpointSender) {
         (self.rx, self.tx)
+    }
+}
+
+/// The receiving half of a [`MediaEndpoint`] (from [`MediaEndpoint::split`]): packets from
+/// leg A's peer, in arrival order. Dropping it makes the relay drop (and count) what it would
+/// have queued.
+///
+/// ```
+/// use freya_media::relay::{spawn_endpoint, LegSetup, PortPool, ShellConfig, SharedPortPool};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let pool = SharedPortPool::new(PortPool::new(41_300..=41_399)?);
+/// let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
+/// let (relay, endpoint, _events) = spawn_endpoint(&pool, config, LegSetup::default())?;
+/// let (mut from_peer, _to_peer) = endpoint.split();
+/// assert!(from_peer.try_recv().is_none()); // nothing sent yet
+/// relay.close().await?;
+/// assert!(from_peer.recv().await.is_none()); // the relay has ended
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct EndpointReceiver {
+    link: Arc<EndpointLink>,
+}
+
+impl EndpointReceiver {
+    /// The next packet from leg A's peer; `None` once the relay has ended and every queued
+    /// packet was taken. Cancel-safe: a packet is only taken when this returns it.
+    pub async fn recv(&mut self) -> Option<MediaPacket> {
+        std::future::poll_fn(|cx| self.link.poll_to_app(cx)).await
+    }
+
+    /// The next packet if one is waiting.
+    pub fn try_recv(&mut self) -> Option<MediaPacket> {
+        self.link.lock().to_app.pop_front()
+    }
+}
+
+impl Drop for EndpointReceiver {
+    fn drop(&mut self) {
+        let mut s = self.link.lock();
+        s.receiver_alive = false;
+        s.to_app = VecDeque::new();
+        s.app_waker = None;
     }
 }
 
@@ -157,10 +213,35 @@ impl MediaEndpoint {
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EndpointSender {
-    tx: mpsc::Sender<Bytes>,
-    capacity: usize,
+    link: Arc<EndpointLink>,
+}
+
+impl Clone for EndpointSender {
+    fn clone(&self) -> Self {
+        self.link.lock().senders += 1;
+        EndpointSender {
+            link: Arc::clone(&self.link),
+        }
+    }
+}
+
+impl Drop for EndpointSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut s = self.link.lock();
+            s.senders = s.senders.saturating_sub(1);
+            if s.senders == 0 {
+                s.relay_waker.take() // the relay sees the end of the input
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
 }
 
 impl EndpointSender {
@@ -170,19 +251,296 @@ impl EndpointSender {
     /// [`ShellError::EndpointFull`] when `capacity` packets are already waiting (the relay
     /// task is behind); [`ShellError::Closed`] when the relay has ended.
     pub fn try_send(&self, packet: Bytes) -> Result<(), ShellError> {
-        self.tx.try_send(packet).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ShellError::EndpointFull {
-                capacity: self.capacity,
-            },
-            mpsc::error::TrySendError::Closed(_) => ShellError::Closed,
-        })
+        self.link.push_from_app(packet).map_err(|(error, _)| error)
     }
 
     /// Queues `packet`, waiting for room.
     ///
     /// # Errors
     /// [`ShellError::Closed`] when the relay has ended.
-    pub async fn send(&self, packet: Bytes) -> Result<(), ShellError> {
-        self.tx.send(packet).await.map_err(|_| ShellError::Closed)
+    pub async fn send(&self, mut packet: Bytes) -> Result<(), ShellError> {
+        loop {
+            // Registered before the attempt, so a packet taken in between still wakes us.
+            let room = self.link.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.link.push_from_app(packet) {
+                Ok(()) => return Ok(()),
+                Err((ShellError::EndpointFull { .. }, back)) => packet = back,
+                Err((error, _)) => return Err(error),
+            }
+            room.await;
+        }
+    }
+}
+
+/// What both queues share (see the module doc).
+#[derive(Debug, Default)]
+struct LinkState {
+    /// Accepted packets from leg A's peer, waiting for the [`EndpointReceiver`].
+    to_app: VecDeque<MediaPacket>,
+    app_waker: Option<Waker>,
+    receiver_alive: bool,
+    /// Packets from in-process code, waiting for the relay task.
+    from_app: VecDeque<Bytes>,
+    relay_waker: Option<Waker>,
+    /// Live [`EndpointSender`]s (the endpoint's own included).
+    senders: usize,
+    /// The relay task has ended: the receiver gets `None` once `to_app` is empty.
+    relay_done: bool,
+}
+
+/// The queues between one relay task and its [`MediaEndpoint`].
+#[derive(Debug)]
+pub(crate) struct EndpointLink {
+    state: Mutex<LinkState>,
+    /// Packets that may wait in each direction.
+    capacity: usize,
+    /// Wakes [`EndpointSender::send`]s waiting for room (rare: only a full queue waits).
+    room: Notify,
+}
+
+/// A queue that held a burst does not keep its room once drained (beyond this many slots).
+const KEEP_SLOTS: usize = 16;
+
+fn store(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+impl EndpointLink {
+    /// A link with one sender and a live receiver, `capacity` (at least 1) packets each way.
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(EndpointLink {
+            state: Mutex::new(LinkState {
+                receiver_alive: true,
+                senders: 1,
+                ..LinkState::default()
+            }),
+            capacity: capacity.max(1),
+            room: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        // A panic while holding the lock leaves plain data behind; keep going with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn poll_to_app(&self, cx: &mut Context<'_>) -> Poll<Option<MediaPacket>> {
+        let mut s = self.lock();
+        match s.to_app.pop_front() {
+            Some(packet) => {
+                if s.to_app.is_empty() && s.to_app.capacity() > KEEP_SLOTS {
+                    s.to_app.shrink_to(4);
+                }
+                Poll::Ready(Some(packet))
+            }
+            None if s.relay_done => Poll::Ready(None),
+            None => {
+                store(&mut s.app_waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    fn push_from_app(&self, packet: Bytes) -> Result<(), (ShellError, Bytes)> {
+        let waker = {
+            let mut s = self.lock();
+            if s.relay_done {
+                return Err((ShellError::Closed, packet));
+            }
+            if s.from_app.len() >= self.capacity {
+                let capacity = self.capacity;
+                return Err((ShellError::EndpointFull { capacity }, packet));
+            }
+            s.from_app.push_back(packet);
+            s.relay_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    // ---- relay side ----
+
+    /// Queues a packet for the receiver; `false` (the packet is dropped, the caller counts
+    /// it) when `capacity` packets wait or the receiver is gone.
+    pub(crate) fn push_to_app(&self, packet: MediaPacket) -> bool {
+        let waker = {
+            let mut s = self.lock();
+            if !s.receiver_alive || s.to_app.len() >= self.capacity {
+                return false;
+            }
+            s.to_app.push_back(packet);
+            s.app_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// The next packet from in-process code; `Ready(None)` once every sender is gone and
+    /// nothing is left; `Pending` (waker kept) when none waits.
+    pub(crate) fn poll_from_app(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let (packet, was_full) = {
+            let mut s = self.lock();
+            let was_full = s.from_app.len() >= self.capacity;
+            match s.from_app.pop_front() {
+                Some(packet) => {
+                    if s.from_app.is_empty() && s.from_app.capacity() > KEEP_SLOTS {
+                        s.from_app.shrink_to(4);
+                    }
+                    (packet, was_full)
+                }
+                None if s.senders == 0 => return Poll::Ready(None),
+                None => {
+                    store(&mut s.relay_waker, cx);
+                    return Poll::Pending;
+                }
+            }
+        };
+        if was_full {
+            self.room.notify_waiters();
+        }
+        Poll::Ready(Some(packet))
+    }
+
+    /// The relay task has ended: the receiver gets `None` after what is queued, senders get
+    /// [`ShellError::Closed`].
+    pub(crate) fn relay_done(&self) {
+        let waker = {
+            let mut s = self.lock();
+            s.relay_done = true;
+            s.from_app = VecDeque::new();
+            s.relay_waker = None;
+            s.app_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        self.room.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn rtcp(tag: u8) -> MediaPacket {
+        MediaPacket::Rtcp(Bytes::from(vec![tag]))
+    }
+
+    #[test]
+    fn to_app_is_bounded_ordered_and_ends_after_the_queue() {
+        let link = EndpointLink::new(2);
+        let mut endpoint = MediaEndpoint::new(Arc::clone(&link));
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(link.poll_to_app(&mut cx).is_pending());
+        assert!(link.push_to_app(rtcp(1)));
+        assert!(link.push_to_app(rtcp(2)));
+        assert!(!link.push_to_app(rtcp(3)), "the bound refuses the third");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once");
+        assert_eq!(endpoint.try_recv(), Some(rtcp(1)));
+        link.relay_done();
+        assert_eq!(link.poll_to_app(&mut cx), Poll::Ready(Some(rtcp(2))));
+        assert_eq!(link.poll_to_app(&mut cx), Poll::Ready(None));
+        assert_eq!(
+            endpoint.sender().try_send(Bytes::new()),
+            Err(ShellError::Closed)
+        );
+    }
+
+    #[test]
+    fn a_dropped_receiver_refuses_and_frees_the_queue() {
+        let link = EndpointLink::new(4);
+        let (rx, _tx) = MediaEndpoint::new(Arc::clone(&link)).split();
+        assert!(link.push_to_app(rtcp(1)));
+        drop(rx);
+        assert!(!link.push_to_app(rtcp(2)));
+        assert_eq!(link.lock().to_app.capacity(), 0);
+    }
+
+    #[test]
+    fn from_app_is_bounded_and_ends_with_the_last_sender() {
+        let link = EndpointLink::new(2);
+        let endpoint = MediaEndpoint::new(Arc::clone(&link));
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(link.poll_from_app(&mut cx).is_pending());
+        let sender = endpoint.sender();
+        sender.try_send(Bytes::from_static(b"a")).unwrap();
+        sender.try_send(Bytes::from_static(b"b")).unwrap();
+        assert_eq!(
+            sender.try_send(Bytes::from_static(b"c")),
+            Err(ShellError::EndpointFull { capacity: 2 })
+        );
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            link.poll_from_app(&mut cx),
+            Poll::Ready(Some(Bytes::from_static(b"a")))
+        );
+        drop(endpoint);
+        assert_eq!(
+            link.poll_from_app(&mut cx),
+            Poll::Ready(Some(Bytes::from_static(b"b")))
+        );
+        assert!(
+            link.poll_from_app(&mut cx).is_pending(),
+            "a sender is alive"
+        );
+        drop(sender);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "the last sender wakes");
+        assert_eq!(link.poll_from_app(&mut cx), Poll::Ready(None));
+    }
+
+    #[tokio::test]
+    async fn send_waits_for_room_and_sees_the_end() {
+        let link = EndpointLink::new(1);
+        let endpoint = MediaEndpoint::new(Arc::clone(&link));
+        let sender = endpoint.sender();
+        sender.send(Bytes::from_static(b"a")).await.unwrap();
+        let waiting = tokio::spawn({
+            let sender = sender.clone();
+            async move { sender.send(Bytes::from_static(b"b")).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no room yet");
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(
+            link.poll_from_app(&mut cx),
+            Poll::Ready(Some(Bytes::from_static(b"a")))
+        );
+        waiting.await.unwrap().unwrap();
+        assert_eq!(
+            link.poll_from_app(&mut cx),
+            Poll::Ready(Some(Bytes::from_static(b"b")))
+        );
+        sender.try_send(Bytes::from_static(b"c")).unwrap();
+        let blocked = tokio::spawn({
+            let sender = sender.clone();
+            async move { sender.send(Bytes::from_static(b"d")).await }
+        });
+        tokio::task::yield_now().await;
+        link.relay_done();
+        assert_eq!(blocked.await.unwrap(), Err(ShellError::Closed));
     }
 }

@@ -22,13 +22,14 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::driver::{Command, Driver, EndpointSide, LegIo};
-use super::endpoint::{MediaEndpoint, MediaPacket, TappedPacket};
+use super::endpoint::{EndpointLink, MediaEndpoint, TappedPacket};
 use super::sockets::SharedPortPool;
 use super::{
     LegConfig, LegId, LegStats, PortError, PortPair, Relay, RelayConfig, RelayError, RelayEvent,
@@ -465,18 +466,16 @@ pub fn spawn_endpoint(
         b.config(PortPair { rtp: 0, rtcp: 0 }),
     )?;
     let capacity = config.endpoint_capacity.max(1);
-    let (to_app, from_relay) = mpsc::channel::<MediaPacket>(capacity);
-    let (to_relay, from_app) = mpsc::channel(capacity);
+    let link = EndpointLink::new(capacity);
     let a_io = LegIo::socket(pair_a);
     let local = [a_io.local_addrs(), None];
     let side = EndpointSide {
-        to_app,
-        from_app,
+        link: Arc::clone(&link),
         closed: false,
     };
     let b_io = LegIo::InProcess;
     let (handle, events) = start(&runtime, config, relay, [a_io, b_io], Some(side), local);
-    let endpoint = MediaEndpoint::new(from_relay, to_relay, capacity);
+    let endpoint = MediaEndpoint::new(link);
     Ok((handle, endpoint, events))
 }
 
