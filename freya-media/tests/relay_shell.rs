@@ -399,6 +399,33 @@ mod relay {
     }
 
     #[tokio::test]
+    async fn a_pair_marked_bad_is_tried_again_once_the_pool_runs_out() {
+        let pool = pool(42_060, 2);
+        // Another process holds the first pair: with one good pair left, a relay (two
+        // pairs) cannot start; the retry of the bad pair inside the call fails too.
+        let squatter = std::net::UdpSocket::bind("127.0.0.1:42060").unwrap();
+        let err =
+            spawn_relay(&pool, config(), LegSetup::default(), LegSetup::default()).unwrap_err();
+        assert!(
+            matches!(err, ShellError::Ports(PortError::Exhausted { bad: 1, .. })),
+            "{err}"
+        );
+        assert_eq!(pool.in_use(), 0, "nothing leaked");
+        // The squatter lets go: the next call binds the pair it held, no restart needed.
+        drop(squatter);
+        let (relay, _e) =
+            spawn_relay(&pool, config(), LegSetup::default(), LegSetup::default()).unwrap();
+        let mut ports = [
+            relay.local(LegId::A).unwrap().rtp.port(),
+            relay.local(LegId::B).unwrap().rtp.port(),
+        ];
+        ports.sort_unstable();
+        assert_eq!(ports, [42_060, 42_062]);
+        assert!(pool.stats().restored_bad >= 1);
+        within("close", relay.close()).await.unwrap();
+    }
+
+    #[tokio::test]
     async fn ports_are_released_on_close_and_on_drop_never_while_open() {
         let pool = pool(42_040, 3);
         // Another socket holds the first pair's RTP port: that pair is skipped and marked bad.

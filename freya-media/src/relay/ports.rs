@@ -120,6 +120,8 @@ pub struct PortPoolStats {
     pub exhausted: u64,
     /// Ports marked bad (bind failures).
     pub marked_bad: u64,
+    /// Bad pairs put back for another try ([`PortPool::restore_all_bad`]).
+    pub restored_bad: u64,
     /// Releases refused (unknown, odd, or not allocated port).
     pub refused_releases: u64,
     /// The most pairs in use at once.
@@ -325,6 +327,36 @@ impl PortPool {
         self.free.push_back(index);
         self.bad -= 1;
         Ok(())
+    }
+
+    /// Puts every pair marked bad back at the end of the free queue, for another bind
+    /// attempt: a port another process held may be free again (its test run or benchmark
+    /// ended), and a pool whose bad pairs never came back would refuse calls for good.
+    /// Returns how many pairs came back (counted in [`PortPoolStats::restored_bad`]).
+    ///
+    /// ```
+    /// use freya_media::relay::PortPool;
+    ///
+    /// let mut pool = PortPool::new(10_000..=10_003)?;
+    /// pool.mark_bad(10_000)?;
+    /// pool.mark_bad(10_002)?;
+    /// assert!(pool.allocate().is_err());
+    /// assert_eq!(pool.restore_all_bad(), 2);
+    /// assert_eq!((pool.bad(), pool.available()), (0, 2));
+    /// # Ok::<(), freya_media::relay::PortError>(())
+    /// ```
+    pub fn restore_all_bad(&mut self) -> usize {
+        let mut restored = 0;
+        for index in 0..self.slots.len() {
+            if self.slot(index) == Slot::Bad {
+                self.set(index, Slot::Free);
+                self.free.push_back(index);
+                restored += 1;
+            }
+        }
+        self.bad -= restored;
+        self.stats.restored_bad += restored as u64;
+        restored
     }
 
     /// Whether the pair of this RTP port is currently allocated.

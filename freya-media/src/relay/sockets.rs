@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::ports::{PortPair, PortPool, PortPoolStats};
+use super::ports::{PortError, PortPair, PortPool, PortPoolStats};
 use super::shell::{LegAddrs, ShellError};
 use super::udp::RelaySocket;
 
@@ -81,8 +81,24 @@ impl SharedPortPool {
     /// this very call); [`ShellError::Bind`] when binding fails for another reason than a port
     /// in use (an `ip` that is not local, no runtime to register with): the pair is released.
     pub(crate) fn bind_pair(&self, ip: IpAddr) -> Result<BoundPair, ShellError> {
+        // Pairs marked bad get one more try per call, when nothing else is free: the
+        // process that held them may have let go, and only a bind can tell.
+        let mut retried = false;
         loop {
-            let pair = self.lock().allocate()?;
+            let allocated = self.lock().allocate();
+            let pair = match allocated {
+                Ok(pair) => pair,
+                Err(PortError::Exhausted { bad, .. }) if bad > 0 && !retried => {
+                    retried = true;
+                    let n = self.lock().restore_all_bad();
+                    tracing::info!(
+                        pairs = n,
+                        "RTP ports exhausted: retrying the pairs marked bad"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             match bind_both(ip, pair) {
                 Ok((rtp, rtcp)) => {
                     let local = LegAddrs {
@@ -100,7 +116,8 @@ impl SharedPortPool {
                     });
                 }
                 Err((addr, err)) if err.kind() == io::ErrorKind::AddrInUse => {
-                    // Another process holds it: out of rotation until restore_bad.
+                    // Another process holds it: out of rotation until the pool runs out of
+                    // other pairs (then retried once per call).
                     tracing::warn!(%addr, "RTP port in use by another socket, marked bad");
                     if let Err(e) = self.lock().mark_bad(pair.rtp) {
                         tracing::error!(port = pair.rtp, error = %e, "mark_bad refused");
