@@ -41,25 +41,7 @@ async fn a_callers_hold_and_resume_cross_a_b2bua_call() {
     );
     let s = start(&text);
     let ev = events(&s);
-    let target = s.sip.to_string();
-    let caller_xml = scenario("uac_hold_resume.xml");
-    let caller = sipp(
-        free_port(),
-        &[
-            "-sf",
-            &caller_xml,
-            "-m",
-            "1",
-            "-t",
-            "u1",
-            "-s",
-            "b2b",
-            &target,
-        ],
-    )
-    .await;
-    caller.assert_all_succeeded(1);
-    assert_eq!(caller.counter("FailedRegexpDoesntMatch(C)"), 0);
+    hold_and_resume(&s, "b2b").await;
     let far = far.await.unwrap();
     far.assert_all_succeeded(1);
     assert_eq!(far.counter("FailedRegexpDoesntMatch(C)"), 0);
@@ -80,30 +62,23 @@ async fn a_callers_hold_and_resume_cross_a_b2bua_call() {
 async fn a_callers_hold_and_resume_on_an_agent_call_are_answered_and_told() {
     let s = start(&config(1, "{ status = 503 }", ""));
     let ev = events(&s);
-    let target = s.sip.to_string();
-    let caller_xml = scenario("uac_hold_resume.xml");
-    let caller = sipp(
-        free_port(),
-        &[
-            "-sf",
-            &caller_xml,
-            "-m",
-            "1",
-            "-t",
-            "u1",
-            "-s",
-            "echo",
-            &target,
-        ],
-    )
-    .await;
-    caller.assert_all_succeeded(1);
-    assert_eq!(caller.counter("FailedRegexpDoesntMatch(C)"), 0);
+    hold_and_resume(&s, "echo").await;
     let holds: Vec<String> = kinds_until_hangup(&ev)
         .into_iter()
         .filter(|k| k.starts_with("hold"))
         .collect();
     assert_eq!(holds, ["hold true by caller", "hold false by caller"]);
+}
+
+/// SIPp calls `user` at the server with `uac_hold_resume.xml` (hold, resume, BYE); every
+/// SDP direction it checks must have matched.
+async fn hold_and_resume(s: &common::Server, user: &str) {
+    let target = s.sip.to_string();
+    let xml = scenario("uac_hold_resume.xml");
+    let args = ["-sf", &xml, "-m", "1", "-t", "u1", "-s", user, &target];
+    let caller = sipp(free_port(), &args).await;
+    caller.assert_all_succeeded(1);
+    assert_eq!(caller.counter("FailedRegexpDoesntMatch(C)"), 0);
 }
 
 /// The kinds of the events up to the hangup, a hold event as `hold <held> by <by>`.

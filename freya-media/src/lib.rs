@@ -50,6 +50,8 @@ pub mod jitter;
 pub mod record;
 pub mod relay;
 pub mod rtp;
+#[cfg(test)]
+mod test_util;
 
 /// Any error of this crate: one variant per module, each wrapping that module's error enum.
 ///

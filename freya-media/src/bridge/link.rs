@@ -312,18 +312,12 @@ impl Link {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::task::Wake;
     use std::time::Instant;
 
     use super::*;
     use crate::bridge::{BridgeEvent, CallerFrame, CloseReason};
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::test_util::Count;
 
     /// The first sample of a frame (its tag in these tests).
     fn tag(out: Option<LegOutput>) -> Option<i16> {

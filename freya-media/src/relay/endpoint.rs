@@ -430,16 +430,10 @@ impl EndpointLink {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
 
     use super::*;
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::test_util::Count;
 
     fn rtcp(tag: u8) -> MediaPacket {
         MediaPacket::Rtcp(Bytes::from(vec![tag]))

@@ -117,12 +117,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::test_util::Count;
 
     #[test]
     fn a_source_wake_records_its_bit_and_wakes_the_task() {
