@@ -349,12 +349,15 @@ def table(run_id):
         c = f"{r.get('sut_cpu_pct')}"
         return c + (f" (+uas {r.get('uas_cpu_pct')})" if r["kind"] == "kamailio" else "")
 
+    def head(*cols):
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+
     def verdict(r):
         return "yes" if r["passed"] else ("signaling only" if r.get("signaling_ok") else "NO")
 
-    print("| side | media | N | all up after (s) | ok / failed | SUT CPU % | uac CPU % | lo pkt/s per call "
-          "| SUT PSS idle → N up (MB) | per call PSS / RSS (KB) | after: calls, PSS (MB) | audio | pass |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    head("side", "media", "N", "all up after (s)", "ok / failed", "SUT CPU %", "uac CPU %", "lo pkt/s per call",
+         "SUT PSS idle → N up (MB)", "per call PSS / RSS (KB)", "after: calls, PSS (MB)", "audio", "pass")
     for r in rows:
         if r.get("test") != "conc" or r.get("summary") or "error" in r:
             continue
@@ -374,9 +377,8 @@ def table(run_id):
                   + " → ".join(f"{mb(x['pss_kb'])} ({x['ok']} ok, {x['failed']} failed, {x['calls_left']} calls left)"
                                for x in r["again"]))
     print()
-    print("| side | media | cps | calls | ok / failed | retrans | wall (s) | SUT CPU % | uac CPU % | peak calls up "
-          "| peak PSS (MB) | audio | pass |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    head("side", "media", "cps", "calls", "ok / failed", "retrans", "wall (s)", "SUT CPU %", "uac CPU %",
+         "peak calls up", "peak PSS (MB)", "audio", "pass")
     for r in rows:
         if r.get("test") != "rate" or r.get("summary") or "error" in r:
             continue
