@@ -98,7 +98,11 @@ async fn call_with_x_headers_ring_answer_dtmf_hold_bye() {
     );
     assert_eq!(info.peer.as_ref().unwrap().kind, PeerKind::Anonymous);
     assert_eq!(info.remote, alice.local_addr());
-    assert!(info.offer.is_some(), "the INVITE carried an SDP offer");
+    let offer = info.offer().expect("the INVITE carried an SDP offer");
+    assert!(
+        !offer.media().is_empty(),
+        "the offer's m= line is parsed from the INVITE"
+    );
 
     inb.ring().unwrap();
     let status = until(&mut out, |e| match e {

@@ -72,7 +72,7 @@ pub(crate) async fn bridge(
     // B is offered what A offered (and we support): the relay forwards packets as they are,
     // so both legs must end up on one codec.
     let mut caps_b = Capabilities::new(sdp_ip, local_b.rtp.port());
-    if let Some(offer) = &a.info().offer {
+    if let Some(offer) = a.info().offer() {
         let text = offer.to_string();
         let offered: Vec<_> = caps_b
             .codecs

@@ -432,11 +432,13 @@ pub async fn serve_echo(
                 Ok(resp)
             };
             // tungstenite's default 128 KiB read buffer is zero-filled and resident: with
-            // a built-in echo agent per slot that was 136 KB per call (benches/stack). A
-            // media message is under 1 KiB; the buffer grows for a rare larger one.
+            // a built-in echo agent per slot that was 136 KB per call (benches/stack). The
+            // echo reads and writes one ~350-byte media message per 20 ms, so 1 KiB holds
+            // what a turn sees; both buffers grow for a rare larger message or a backlog.
+            // (4 KiB each cost 3 KiB more per call with the built-in agents.)
             let config = WebSocketConfig::default()
-                .read_buffer_size(4 * 1024)
-                .write_buffer_size(4 * 1024);
+                .read_buffer_size(1024)
+                .write_buffer_size(1024);
             let accepted =
                 tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await;
             let Ok(mut ws) = accepted else {

@@ -589,6 +589,12 @@ impl Shell {
         self.collect_events();
         let t = now();
         while let Some(frame) = self.session.poll_frame(t) {
+            // A `LegOutput` holds 20 ms of samples inline (~350 bytes), and a turn usually
+            // yields one: start with one slot, not `Vec`'s first capacity of 4 (past that
+            // it grows by doubling as usual).
+            if self.outs.capacity() == 0 {
+                self.outs.reserve_exact(1);
+            }
             self.outs.push(LegOutput::Frame(frame));
             self.collect_events();
         }

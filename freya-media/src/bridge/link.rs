@@ -275,6 +275,12 @@ impl Link {
                     }
                     s.out_frames += 1;
                 }
+                // ~350 bytes per item and usually one waiting: start with one slot, not
+                // `VecDeque`'s first capacity of 4 (BENCHMARKS.md, memory per call); past
+                // that it grows by doubling as usual.
+                if s.out.capacity() == 0 {
+                    s.out.reserve_exact(1);
+                }
                 s.out.push_back(out);
             }
             if s.out.is_empty() && s.out.capacity() > 64 {

@@ -175,7 +175,10 @@ pub struct DialogLayer {
     pub(crate) config: DialogConfig,
     pub(crate) tx: TransactionLayer,
     pub(crate) ids: IdGenerator,
-    pub(crate) sessions: HashMap<SessionId, Session>,
+    /// Boxed: a `Session` is ~1.1 KB and the table keeps up to twice as many slots as live
+    /// calls, so inline sessions cost 1.3–2.6 KB per call; a box costs the session alone
+    /// (BENCHMARKS.md, memory per call).
+    pub(crate) sessions: HashMap<SessionId, Box<Session>>,
     pub(crate) dialogs: HashMap<DialogId, SessionId>,
     /// Outbound calls by (Call-ID, our tag): 2xx from forks and late answers find them.
     pub(crate) outbound: HashMap<(String, String), SessionId>,
@@ -261,12 +264,12 @@ impl DialogLayer {
 
     /// The live session `id`.
     pub fn session(&self, id: SessionId) -> Option<&Session> {
-        self.sessions.get(&id)
+        self.sessions.get(&id).map(|s| &**s)
     }
 
     /// Every live session.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> + '_ {
-        self.sessions.values()
+        self.sessions.values().map(|s| &**s)
     }
 
     /// Whether nothing is alive: no session, no transaction, no ACK kept for

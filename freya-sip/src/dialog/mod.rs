@@ -30,7 +30,7 @@ mod error;
 mod event;
 mod id;
 mod in_dialog;
-mod info;
+pub(crate) mod info;
 mod layer;
 mod q850;
 mod refresh;

@@ -197,7 +197,7 @@ impl DialogLayer {
         self.outbound.insert((call_id, tag.clone()), id);
         self.sessions.insert(
             id,
-            Session {
+            Box::new(Session {
                 id,
                 direction: CallDirection::Outbound,
                 state: SessionState::Calling,
@@ -221,7 +221,7 @@ impl DialogLayer {
                 progress_seen: Vec::new(),
                 ended: false,
                 scheduled: None,
-            },
+            }),
         );
         self.finish(now);
         Ok(id)

@@ -125,7 +125,7 @@ impl DialogLayer {
         self.inbound.insert(caller, id);
         self.sessions.insert(
             id,
-            Session {
+            Box::new(Session {
                 id,
                 direction: CallDirection::Inbound,
                 state: SessionState::Incoming,
@@ -153,7 +153,7 @@ impl DialogLayer {
                 progress_seen: Vec::new(),
                 ended: false,
                 scheduled: None,
-            },
+            }),
         );
         self.events.push_back(DialogEvent::Incoming(IncomingCall {
             session: id,
@@ -258,8 +258,8 @@ impl DialogLayer {
         let ms = s
             .media
             .get_or_insert_with(|| MediaSession::new(media, session_id));
-        let answer = match ms.local_description() {
-            Some(sdp) if ms.negotiated().is_some() => sdp.to_bytes(),
+        let answer = match ms.local_description_bytes() {
+            Some(sdp) if ms.negotiated().is_some() => sdp.to_vec(),
             _ => ms.receive_offer(&offer)?.to_bytes(),
         };
         let (req, key, tag, remote) = (
@@ -318,8 +318,8 @@ impl DialogLayer {
             .media
             .get_or_insert_with(|| MediaSession::new(media, session_id));
         let (body, offer_in_2xx) = match &offer {
-            Some(o) => match ms.local_description() {
-                Some(sdp) if ms.negotiated().is_some() => (sdp.to_bytes(), false),
+            Some(o) => match ms.local_description_bytes() {
+                Some(sdp) if ms.negotiated().is_some() => (sdp.to_vec(), false),
                 _ => match ms.receive_offer(o) {
                     Ok(a) => (a.to_bytes(), false),
                     Err(e) => {

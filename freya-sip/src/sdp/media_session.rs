@@ -40,7 +40,9 @@ pub struct MediaSession {
     caps: Capabilities,
     session_id: u64,
     session_version: u64,
-    last_sent: Option<SessionDescription>,
+    /// The last description we sent, serialized: ~250 bytes, where the parsed form costs
+    /// ~1 KiB of small allocations per live call and is needed again only for a re-offer.
+    last_sent: Option<Box<[u8]>>,
     pending_offer: Option<SessionDescription>,
     /// Our last offer that was answered: a later answer to it (the 200 after a 183, a forked
     /// 200) is applied to it too.
@@ -86,9 +88,17 @@ impl MediaSession {
         self.negotiated.as_ref()
     }
 
-    /// The last description we sent.
-    pub fn local_description(&self) -> Option<&SessionDescription> {
-        self.last_sent.as_ref()
+    /// The last description we sent, parsed again from its bytes (see
+    /// [`MediaSession::local_description_bytes`]).
+    pub fn local_description(&self) -> Option<SessionDescription> {
+        self.last_sent
+            .as_deref()
+            .and_then(|b| SessionDescription::parse(b).ok())
+    }
+
+    /// The last description we sent, exactly as sent (the body of our offer or answer).
+    pub fn local_description_bytes(&self) -> Option<&[u8]> {
+        self.last_sent.as_deref()
     }
 
     /// Whether an offer of ours waits for its answer.
@@ -103,14 +113,16 @@ impl MediaSession {
         origin.session_id = self.session_id.to_string();
         origin.session_version = self.session_version;
         sdp.set_origin(origin.clone());
+        let mut bytes = sdp.to_bytes();
         if let Some(last) = &self.last_sent {
-            if last.to_bytes() != sdp.to_bytes() {
+            if **last != *bytes {
                 self.session_version = self.session_version.wrapping_add(1);
                 origin.session_version = self.session_version;
                 sdp.set_origin(origin);
+                bytes = sdp.to_bytes();
             }
         }
-        self.last_sent = Some(sdp.clone());
+        self.last_sent = Some(bytes.into_boxed_slice());
         sdp
     }
 
@@ -121,7 +133,7 @@ impl MediaSession {
     /// until [`MediaSession::receive_answer`] or [`MediaSession::cancel_offer`].
     pub fn create_offer(&mut self) -> SessionDescription {
         let mut sdp = self.caps.offer(self.session_id, self.session_version);
-        if let Some(last) = &self.last_sent {
+        if let Some(last) = self.local_description() {
             let audio_at = self
                 .negotiated
                 .as_ref()

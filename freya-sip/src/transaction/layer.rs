@@ -71,7 +71,10 @@ struct Entry {
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TimerConfig,
-    entries: HashMap<u64, Entry>,
+    /// Boxed: an `Entry` is several hundred bytes and the table keeps up to twice as many
+    /// slots as live transactions, so inline entries cost ~1 KiB per call at a few hundred
+    /// calls; a box costs the entry alone (BENCHMARKS.md, memory per call).
+    entries: HashMap<u64, Box<Entry>>,
     by_key: HashMap<TransactionKey, u64>,
     next_id: u64,
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -550,13 +553,13 @@ impl TransactionLayer {
         self.by_key.insert(key.clone(), id);
         self.entries.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 key,
                 tx,
                 remote,
                 scheduled: None,
                 pending_cancel: None,
-            },
+            }),
         );
         id
     }

@@ -406,7 +406,6 @@ impl UserAgent {
                 } else {
                     TransportKind::Udp
                 },
-                offer: None,
                 invite,
             };
         }
@@ -696,7 +695,6 @@ fn incoming_call(shared: &Arc<Shared>, core: &mut Core, ic: crate::dialog::Incom
         } else {
             TransportKind::Udp
         },
-        offer: ic.offer,
         invite: ic.request,
     };
     let (tx, rx) = mpsc::unbounded_channel();

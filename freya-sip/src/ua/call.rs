@@ -48,8 +48,23 @@ pub struct CallInfo {
     /// The INVITE: received (every header in order with its exact bytes, X- headers
     /// included) or sent.
     pub invite: Message,
-    /// The SDP offer of an inbound INVITE, when it carried one.
-    pub offer: Option<SessionDescription>,
+}
+
+impl CallInfo {
+    /// The SDP offer of an inbound INVITE, when it carried one that parses (an
+    /// `application/sdp` body, or the first such part of a `multipart/mixed` body): parsed
+    /// from [`CallInfo::invite`] on each call rather than kept, because a parsed description
+    /// costs ~2.5 KiB per live call and is read once, at setup (BENCHMARKS.md, memory).
+    /// `None` for an outbound call, an INVITE without SDP, or an offer that does not parse
+    /// (the dialog layer has already refused such an INVITE with 400/488).
+    pub fn offer(&self) -> Option<SessionDescription> {
+        match self.direction {
+            crate::dialog::CallDirection::Inbound => {
+                crate::dialog::info::sdp_of(&self.invite).and_then(Result::ok)
+            }
+            crate::dialog::CallDirection::Outbound => None,
+        }
+    }
 }
 
 /// One call. Its events ([`DialogEvent`]: progress, answer, media changes, DTMF, and
