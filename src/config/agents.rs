@@ -101,6 +101,12 @@ pub struct AgentPool {
     /// Who opens the WebSocket (default `client`: freya dials `url`).
     #[serde(default)]
     pub mode: AgentMode,
+    /// For `wss://` agents whose certificate comes from a private or self-signed CA: a PEM
+    /// file with that CA's certificate(s), trusted in addition to the Mozilla roots. Checked
+    /// when the config loads; read again when a call dials, so a renewed file takes effect
+    /// without a reload. `None` (default): the Mozilla roots only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_slots() -> usize {
@@ -114,6 +120,26 @@ fn default_base_port() -> u16 {
 }
 
 impl AgentPool {
+    /// The client settings for dialling slot `slot`: its URL and, for `root_ca_file`, the
+    /// CA read from the file now.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is not usable PEM (the reason names the file).
+    pub(crate) fn client_config(
+        &self,
+        slot: usize,
+    ) -> Result<freya_media::bridge::ClientConfig, String> {
+        let client = freya_media::bridge::ClientConfig::new(self.url_for(slot));
+        let Some(path) = &self.root_ca_file else {
+            return Ok(client);
+        };
+        let pem =
+            std::fs::read(path).map_err(|e| format!("root_ca_file {}: {e}", path.display()))?;
+        client
+            .with_root_ca_pem(pem)
+            .map_err(|e| format!("root_ca_file {}: {e}", path.display()))
+    }
+
     /// The URL of slot `slot`.
     pub fn url_for(&self, slot: usize) -> String {
         let port = u32::from(self.base_port) + slot as u32;

@@ -306,6 +306,10 @@ impl StackConfig {
                     format!("{}: must be 300-699", a.busy.status),
                 ));
             }
+            if a.root_ca_file.is_some() {
+                a.client_config(0)
+                    .map_err(|reason| err(&format!("{key}.root_ca_file"), reason))?;
+            }
             a.check_mode(&key, &self.agent_server)?;
         }
         self.agent_server.check()?;
@@ -405,5 +409,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("control.token"), "{e}");
+    }
+
+    #[test]
+    fn a_root_ca_file_is_checked_at_load() {
+        let with = |line: &str| {
+            DEFAULT_CONFIG.replacen("[[agents]]\n", &format!("[[agents]]\n{line}\n"), 1)
+        };
+        let e = StackConfig::from_toml(&with("root_ca_file = \"/nonexistent/ca.pem\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("agents[0].root_ca_file") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let e = StackConfig::from_toml(&with(&format!("root_ca_file = {:?}", bad)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("agents[0].root_ca_file") && e.contains("CERTIFICATE"),
+            "{e}"
+        );
+
+        let good = dir.path().join("ca.pem");
+        let ca = rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()]).unwrap();
+        std::fs::write(&good, ca.cert.pem()).unwrap();
+        let c = StackConfig::from_toml(&with(&format!("root_ca_file = {:?}", good))).unwrap();
+        assert_eq!(c.agents[0].root_ca_file.as_deref(), Some(good.as_path()));
+        let client = c.agents[0].client_config(3).unwrap();
+        assert!(client.root_ca_pem.is_some());
     }
 }

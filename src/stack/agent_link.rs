@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use freya_media::bridge::{
-    connect, AuthRequest, BridgeConfig, BridgeLeg, BridgeServer, CallMetadata, ClientConfig,
-    Protocol, ServerConfig,
+    connect, AuthRequest, BridgeConfig, BridgeLeg, BridgeServer, CallMetadata, Protocol,
+    ServerConfig,
 };
 
 use super::agents::protocol_kind;
@@ -94,10 +94,10 @@ pub(crate) async fn agent_leg(
 ) -> Result<BridgeLeg, String> {
     match pool.mode {
         AgentMode::Client => {
-            let url = pool.url_for(slot);
-            connect(&ClientConfig::new(&url), bridge_config(pool), meta)
+            let client = pool.client_config(slot)?;
+            connect(&client, bridge_config(pool), meta)
                 .await
-                .map_err(|e| format!("{url}: {e}"))
+                .map_err(|e| format!("{}: {e}", client.url))
         }
         AgentMode::Server => {
             let Some(server) = inner.agent_server.as_ref() else {

@@ -91,6 +91,14 @@ pub enum LegError {
         /// The underlying error.
         reason: String,
     },
+    /// The extra trust anchor for `wss://` agents
+    /// ([`ClientConfig::with_root_ca_pem`](super::ClientConfig::with_root_ca_pem)) is not
+    /// usable: not PEM, no `CERTIFICATE` section, or a certificate that does not parse.
+    #[error("bad agent root CA (PEM): {reason}")]
+    RootCa {
+        /// What is wrong, naming the certificate (1-based) or the offending line.
+        reason: String,
+    },
     /// An operation took too long.
     #[error("{what} timed out after {ms} ms")]
     Timeout {
