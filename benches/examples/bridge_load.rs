@@ -123,6 +123,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(200_000);
         return encode(frames);
     }
+    if args.get(1).map(String::as_str) == Some("decode") {
+        let frames: u32 = args
+            .get(2)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(200_000);
+        return decode(frames);
+    }
     let n: u32 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let secs: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,6 +138,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     rt.block_on(load(n, secs))
+}
+
+/// ns per message of decoding a 20 ms Twilio `media` message, both directions, with the
+/// borrowed fast path (`decode`) and through a `serde_json::Value` tree (`decode_general`);
+/// both checked to give the same value. Best of 5 rounds.
+fn decode(frames: u32) -> Result<(), Box<dyn std::error::Error>> {
+    use freya_media::bridge::twilio::{TwilioFromAgent, TwilioToAgent};
+    use std::time::Instant;
+    let payload: Vec<u8> = (0..FRAME)
+        .map(|i| ulaw_encode(((i as f64 * 0.7).sin() * 12000.0) as i16))
+        .collect();
+    let to_agent = TwilioToAgent::Media {
+        sequence: 4711,
+        stream_sid: "MZ00000000000040008000000000000001".into(),
+        chunk: 4710,
+        timestamp_ms: 94_180,
+        payload: payload.clone(),
+    };
+    let text = to_agent.encode();
+    if TwilioToAgent::decode(&text)? != to_agent
+        || TwilioToAgent::decode_general(&text)? != to_agent
+        || TwilioFromAgent::decode(&text)? != TwilioFromAgent::decode_general(&text)?
+    {
+        return Err(format!("the two paths differ on {text}").into());
+    }
+    let time = |f: &dyn Fn() -> usize| {
+        let mut best = f64::MAX;
+        let mut sink = 0usize;
+        for _round in 0..5 {
+            let start = Instant::now();
+            for _ in 0..frames {
+                sink = sink.wrapping_add(f());
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / frames as f64);
+        }
+        (best, sink)
+    };
+    let len = |r: Result<TwilioToAgent, _>| match r {
+        Ok(TwilioToAgent::Media { payload, .. }) => payload.len(),
+        _ => 0,
+    };
+    let flen = |r: Result<TwilioFromAgent, _>| match r {
+        Ok(TwilioFromAgent::Media { payload }) => payload.len(),
+        _ => 0,
+    };
+    let to_fast = time(&|| len(TwilioToAgent::decode(std::hint::black_box(&text))));
+    let to_general = time(&|| len(TwilioToAgent::decode_general(std::hint::black_box(&text))));
+    let from_fast = time(&|| flen(TwilioFromAgent::decode(std::hint::black_box(&text))));
+    let from_general = time(&|| flen(TwilioFromAgent::decode_general(std::hint::black_box(&text))));
+    println!(
+        "decode_ns_per_msg message_bytes={} to_agent_fast={:.0} to_agent_general={:.0} from_agent_fast={:.0} from_agent_general={:.0} (checksum {})",
+        text.len(),
+        to_fast.0,
+        to_general.0,
+        from_fast.0,
+        from_general.0,
+        to_fast.1 ^ to_general.1 ^ from_fast.1 ^ from_general.1
+    );
+    Ok(())
 }
 
 /// ns per frame of the session's caller-audio path, and of the old way of building the same

@@ -61,6 +61,7 @@ mod session_agent;
 #[cfg(test)]
 mod session_tests;
 pub mod twilio;
+mod twilio_fast;
 
 use std::fmt;
 

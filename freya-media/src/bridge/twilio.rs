@@ -189,6 +189,20 @@ impl TwilioToAgent {
     /// [`BridgeError::BadField`] (bad base64 or sequence number),
     /// [`BridgeError::UnknownMessage`] (another `event`).
     pub fn decode(text: &str) -> Result<Self, BridgeError> {
+        match super::twilio_fast::to_agent(text) {
+            Some(decoded) => decoded,
+            None => Self::decode_general(text),
+        }
+    }
+
+    /// [`TwilioToAgent::decode`] through a `serde_json::Value` tree, for every message and
+    /// every error; `decode` takes a borrowed shortcut for plain `media` messages and gives
+    /// the same result. Public for the benchmark that compares the two
+    /// (`bridge_load decode`).
+    ///
+    /// # Errors
+    /// As [`TwilioToAgent::decode`].
+    pub fn decode_general(text: &str) -> Result<Self, BridgeError> {
         let m = parse_object(P, text)?;
         let event = str_at(&m, &["event"]).ok_or_else(|| missing("message", "event", text))?;
         let need = |path: &[&str], field: &'static str| {
@@ -389,6 +403,20 @@ impl TwilioFromAgent {
     /// `digits`; [`BridgeError::BadField`] for bad base64; [`BridgeError::UnknownMessage`] for
     /// any other `event` (to be ignored).
     pub fn decode(text: &str) -> Result<Self, BridgeError> {
+        match super::twilio_fast::from_agent(text) {
+            Some(decoded) => decoded,
+            None => Self::decode_general(text),
+        }
+    }
+
+    /// [`TwilioFromAgent::decode`] through a `serde_json::Value` tree, for every message and
+    /// every error; `decode` takes a borrowed shortcut for plain `media` messages and gives
+    /// the same result. Public for the benchmark that compares the two
+    /// (`bridge_load decode`).
+    ///
+    /// # Errors
+    /// As [`TwilioFromAgent::decode`].
+    pub fn decode_general(text: &str) -> Result<Self, BridgeError> {
         let m = parse_object(P, text)?;
         let event = str_at(&m, &["event"]).ok_or_else(|| missing("message", "event", text))?;
         Ok(match event {
@@ -470,7 +498,7 @@ pub fn metadata_from_parameters(params: &[(String, String)]) -> Result<CallMetad
 }
 
 /// Base64 (standard alphabet, padded) to bytes.
-fn decode_payload(p: &str) -> Result<Vec<u8>, BridgeError> {
+pub(super) fn decode_payload(p: &str) -> Result<Vec<u8>, BridgeError> {
     B64.decode(p).map_err(|e| BridgeError::BadField {
         protocol: P,
         field: "media.payload",
