@@ -347,3 +347,62 @@ fn protocol_names() {
         ProtocolKind::Twilio
     );
 }
+
+/// The echo agent ends a call with the closing handshake (RFC 6455 §7.1.1): after its Close
+/// it keeps reading until ours. A bridge keeps writing audio until it reads that Close; had
+/// the agent dropped the connection at once, those writes would meet a reset and the leg
+/// would end as "Broken pipe" instead of a normal agent close.
+#[tokio::test]
+async fn the_echo_agent_waits_for_the_close_reply() {
+    let (url, _notes) = echo_agent().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let media = |seq: u32| {
+        Message::Text(
+            format!(
+                r#"{{"event":"media","sequenceNumber":"{seq}","streamSid":"MZ1","media":{{"track":"inbound","chunk":"{seq}","timestamp":"0","payload":"f39/f39/"}}}}"#
+            )
+            .into(),
+        )
+    };
+    let start = r#"{"event":"start","sequenceNumber":"1","streamSid":"MZ1","start":{"streamSid":"MZ1","callSid":"CA1","accountSid":"AC1","tracks":["inbound"],"customParameters":{},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}"#;
+    ws.send(Message::Text(
+        r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#.into(),
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::Text(start.into())).await.unwrap();
+    ws.send(Message::Text(
+        r#"{"event":"dtmf","sequenceNumber":"2","streamSid":"MZ1","dtmf":{"track":"inbound_track","digit":"0"}}"#.into(),
+    ))
+    .await
+    .unwrap();
+    // The agent has sent its Close by now; we have not read it, as a bridge busy sending
+    // audio would not have: its audio keeps coming.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for seq in 3..8 {
+        let sent = ws.send(media(seq)).await;
+        assert!(
+            sent.is_ok(),
+            "write {seq} after the agent's Close: {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Then the Close arrives (after the mark for the digit); tungstenite answers it, and the
+    // agent ends the connection cleanly.
+    let close = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(m) = ws.next().await {
+            match m {
+                Ok(Message::Close(frame)) => return Ok(frame),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .expect("the agent closes after digit 0");
+    let close = close.expect("a Close frame, not a reset");
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1000));
+    let end = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
+    assert!(matches!(end, Ok(None)), "{end:?}");
+}

@@ -392,6 +392,17 @@ where
                 reason: "".into(),
             };
             let _ = ws.close(Some(normal)).await;
+            // RFC 6455 §7.1.1: wait (bounded) for the other side's Close before dropping
+            // the connection. Dropping at once resets it, and audio the bridge writes in the
+            // meantime fails as "Broken pipe" instead of ending as a normal agent close.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                while let Some(Ok(m)) = ws.next().await {
+                    if m.is_close() {
+                        break;
+                    }
+                }
+            })
+            .await;
             break;
         }
     }
