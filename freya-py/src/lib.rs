@@ -2,7 +2,7 @@
 //!
 //! A thin shell over the root `freya` crate (DESIGN.md: bindings hold no logic of their own).
 //! The pure-Python package in `python/freya/` re-exports what is defined here and defines the
-//! exception class [`parse_message`] raises, `freya.SipParseError` (a `ValueError`).
+//! exception class `parse_message` raises, `freya.SipParseError` (a `ValueError`).
 
 use bytes::Bytes;
 use freya::sip::message::{self, ParseError};

@@ -82,9 +82,9 @@ pub struct BridgeConfig {
     /// The wire protocol.
     pub protocol: Protocol,
     /// Most agent audio held for playout (default 1 s, 20 ms to 60 s); beyond it the oldest
-    /// audio is dropped and counted in [`BridgeStats::overflow_dropped_samples`].
+    /// audio is dropped and counted in [`BridgeStats::overflow_dropped_samples`](super::BridgeStats::overflow_dropped_samples).
     pub max_queue: Duration,
-    /// Emit a silent [`CallerFrame`] on ticks without agent audio (default true), so the
+    /// Emit a silent [`CallerFrame`](super::CallerFrame) on ticks without agent audio (default true), so the
     /// caller side gets exactly one frame per 20 ms.
     pub emit_silence: bool,
     /// When the call side has given no caller audio for this long, send a silence frame to the
@@ -92,7 +92,7 @@ pub struct BridgeConfig {
     pub caller_gap_fill: Option<Duration>,
     /// Most outstanding marks (default 64); more are refused with [`BridgeError::Limit`].
     pub max_marks: usize,
-    /// Most [`BridgeEvent::Error`] events per leg (default 16); later refusals are only
+    /// Most [`BridgeEvent::Error`](super::BridgeEvent::Error) events per leg (default 16); later refusals are only
     /// counted and logged.
     pub max_error_events: usize,
 }

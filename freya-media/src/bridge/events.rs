@@ -40,7 +40,7 @@ impl CallerFrame {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The call side hung up ([`BridgeSession::hangup`]).
+    /// The call side hung up ([`BridgeSession::hangup`](super::BridgeSession::hangup)).
     CallerHangup,
     /// The agent asked to end the call (jambonz `disconnect`, Asterisk `HANGUP`, freya's
     /// `freya.hangup`).
@@ -87,7 +87,7 @@ impl fmt::Display for CloseReason {
     }
 }
 
-/// What the session reports to the call side ([`BridgeSession::poll_event`]).
+/// What the session reports to the call side ([`BridgeSession::poll_event`](super::BridgeSession::poll_event)).
 ///
 /// ```
 /// use freya_media::bridge::BridgeEvent;
