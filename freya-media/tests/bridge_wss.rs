@@ -14,7 +14,7 @@ use std::time::Duration;
 use bridge_common::*;
 use freya_media::bridge::echo::{echo_over, serve_echo, EchoAgent, EchoNote};
 use freya_media::bridge::{
-    connect, BridgeConfig, BridgeEvent, ClientConfig, CloseReason, LegError, ProtocolKind,
+    connect, BridgeConfig, ClientConfig, CloseReason, LegError, ProtocolKind,
 };
 use freya_media::codec::SampleRate;
 use futures_util::StreamExt;
@@ -165,25 +165,7 @@ async fn tone_round_trip(
     let share = tone_share(steady, 1000.0);
     assert!(share > 0.8, "1 kHz share of the echo {share:.3}");
 
-    sender.send_dtmf('0', 120).unwrap();
-    let closed = |r: &Recording| {
-        r.events
-            .iter()
-            .any(|(_, e)| matches!(e, BridgeEvent::Closed { .. }))
-    };
-    assert!(
-        record_until(&mut rx, &mut rec, Duration::from_secs(5), closed).await,
-        "the agent's hang-up did not end the leg: {:?}",
-        rec.events
-    );
-    let reason = rec
-        .events
-        .iter()
-        .find_map(|(_, e)| match e {
-            BridgeEvent::Closed { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let reason = hang_up_with_digit_0(&sender, &mut rx, &mut rec, Duration::from_secs(5)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), caller).await;
     let mut notes = Vec::new();
     while let Ok(n) = agent.notes.try_recv() {

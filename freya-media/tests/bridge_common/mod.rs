@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use freya_media::bridge::{
-    BridgeEvent, BridgeLeg, CallMetadata, Direction, LegOutput, LegReceiver, LegSender,
+    BridgeEvent, BridgeLeg, CallMetadata, CloseReason, Direction, LegOutput, LegReceiver, LegSender,
 };
 
 pub const RATE: f64 = 8000.0;
@@ -141,6 +141,35 @@ pub async fn record_until(
     }
 }
 
+/// Sends DTMF `0` (the echo agent's "hang up") and reads the leg until it reports
+/// `Closed` within `limit`; returns the close reason. Panics (the test fails) when the leg
+/// does not close in time.
+pub async fn hang_up_with_digit_0(
+    sender: &LegSender,
+    rx: &mut LegReceiver,
+    rec: &mut Recording,
+    limit: Duration,
+) -> CloseReason {
+    sender.send_dtmf('0', 120).unwrap();
+    let closed = |r: &Recording| {
+        r.events
+            .iter()
+            .any(|(_, e)| matches!(e, BridgeEvent::Closed { .. }))
+    };
+    assert!(
+        record_until(rx, rec, limit, closed).await,
+        "the agent's hang-up did not end the leg: {:?}",
+        rec.events
+    );
+    rec.events
+        .iter()
+        .find_map(|(_, e)| match e {
+            BridgeEvent::Closed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
 /// Splits a leg, keeping its call id.
 pub fn split(leg: BridgeLeg) -> (LegSender, LegReceiver) {
     leg.split()
@@ -155,10 +184,7 @@ pub fn split(leg: BridgeLeg) -> (LegSender, LegReceiver) {
 /// 4. DTMF `0` makes the agent hang up: the leg ends with `Closed`.
 ///
 /// Returns the recording and the `Closed` reason.
-pub async fn echo_scenario(
-    leg: BridgeLeg,
-    max_queue_ms: u64,
-) -> (Recording, freya_media::bridge::CloseReason) {
+pub async fn echo_scenario(leg: BridgeLeg, max_queue_ms: u64) -> (Recording, CloseReason) {
     let (sender, mut rx) = leg.split();
     let caller = spawn_caller(sender.clone(), 50);
     let mut rec = Recording::default();
@@ -277,25 +303,7 @@ pub async fn echo_scenario(
     );
 
     // 4. Agent hang-up.
-    sender.send_dtmf('0', 120).unwrap();
-    let closed = |r: &Recording| {
-        r.events
-            .iter()
-            .any(|(_, e)| matches!(e, BridgeEvent::Closed { .. }))
-    };
-    assert!(
-        record_until(&mut rx, &mut rec, Duration::from_secs(10), closed).await,
-        "leg did not close: {:?}",
-        rec.events
-    );
-    let reason = rec
-        .events
-        .iter()
-        .find_map(|(_, e)| match e {
-            BridgeEvent::Closed { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let reason = hang_up_with_digit_0(&sender, &mut rx, &mut rec, Duration::from_secs(10)).await;
     assert!(
         matches!(
             tokio::time::timeout(Duration::from_secs(2), rx.recv()).await,
