@@ -141,29 +141,7 @@ async fn tone_round_trip(
     let (sender, mut rx) = split(leg);
     let caller = spawn_caller(sender.clone(), 50);
     let mut rec = Recording::default();
-    let tone_frames = |r: &Recording| r.frames.iter().filter(|f| frame_has(&f.1, 1000.0)).count();
-    assert!(
-        record_until(&mut rx, &mut rec, Duration::from_secs(10), |r| tone_frames(
-            r
-        ) >= 40)
-        .await,
-        "the 1 kHz tone did not come back over TLS: {} frames, {} with audio, events {:?}",
-        rec.frames.len(),
-        rec.frames.iter().filter(|f| f.2 > 0).count(),
-        rec.events
-    );
-    let echoed: Vec<i16> = rec
-        .frames
-        .iter()
-        .filter(|f| frame_has(&f.1, 1000.0))
-        .flat_map(|f| f.1.to_vec())
-        .collect();
-    // Skip the first and last two frames: the edges of the tone burst are not steady.
-    let steady = &echoed[320..echoed.len() - 320];
-    let hz = zero_crossing_hz(steady);
-    assert!((hz - 1000.0).abs() < 15.0, "echoed tone at {hz:.1} Hz");
-    let share = tone_share(steady, 1000.0);
-    assert!(share > 0.8, "1 kHz share of the echo {share:.3}");
+    expect_echoed_tone(&mut rx, &mut rec).await;
 
     let reason = hang_up_with_digit_0(&sender, &mut rx, &mut rec, Duration::from_secs(5)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), caller).await;

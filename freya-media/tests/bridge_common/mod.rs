@@ -141,6 +141,31 @@ pub async fn record_until(
     }
 }
 
+/// Reads the leg until 40 frames of the caller's 1 kHz tone have come back (within 10 s),
+/// then checks the echo by content: 1 kHz ± 15 Hz by zero crossings and a 1 kHz share
+/// above 0.8, leaving out the first and last two frames (the burst's edges are not steady).
+pub async fn expect_echoed_tone(rx: &mut LegReceiver, rec: &mut Recording) {
+    let tone_frames = |r: &Recording| r.frames.iter().filter(|f| frame_has(&f.1, 1000.0)).count();
+    assert!(
+        record_until(rx, rec, Duration::from_secs(10), |r| tone_frames(r) >= 40).await,
+        "the 1 kHz tone did not come back: {} frames, {} with audio, events {:?}",
+        rec.frames.len(),
+        rec.frames.iter().filter(|f| f.2 > 0).count(),
+        rec.events
+    );
+    let echoed: Vec<i16> = rec
+        .frames
+        .iter()
+        .filter(|f| frame_has(&f.1, 1000.0))
+        .flat_map(|f| f.1.to_vec())
+        .collect();
+    let steady = &echoed[320..echoed.len() - 320];
+    let hz = zero_crossing_hz(steady);
+    assert!((hz - 1000.0).abs() < 15.0, "echoed tone at {hz:.1} Hz");
+    let share = tone_share(steady, 1000.0);
+    assert!(share > 0.8, "1 kHz share of the echo {share:.3}");
+}
+
 /// Sends DTMF `0` (the echo agent's "hang up") and reads the leg until it reports
 /// `Closed` within `limit`; returns the close reason. Panics (the test fails) when the leg
 /// does not close in time.
@@ -191,33 +216,7 @@ pub async fn echo_scenario(leg: BridgeLeg, max_queue_ms: u64) -> (Recording, Clo
     let t_start = Instant::now();
 
     // 1. Echo of the tone.
-    assert!(
-        record_until(&mut rx, &mut rec, Duration::from_secs(10), |r| r
-            .frames
-            .iter()
-            .filter(|f| frame_has(&f.1, 1000.0))
-            .count()
-            >= 40)
-        .await,
-        "the 1 kHz tone did not come back: {} frames, {} with audio, events {:?}",
-        rec.frames.len(),
-        rec.frames.iter().filter(|f| f.2 > 0).count(),
-        rec.events
-    );
-    let echoed: Vec<i16> = rec
-        .frames
-        .iter()
-        .filter(|f| frame_has(&f.1, 1000.0))
-        .flat_map(|f| f.1.to_vec())
-        .collect();
-    let steady = &echoed[320..echoed.len() - 320];
-    let hz = zero_crossing_hz(steady);
-    assert!((hz - 1000.0).abs() < 15.0, "echoed tone at {hz:.1} Hz");
-    assert!(
-        tone_share(steady, 1000.0) > 0.8,
-        "1 kHz share {:.3}",
-        tone_share(steady, 1000.0)
-    );
+    expect_echoed_tone(&mut rx, &mut rec).await;
     let first_echo = rec
         .frames
         .iter()
