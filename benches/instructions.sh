@@ -8,14 +8,14 @@ N=${1:-2000}
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 cargo build --quiet --release -p freya-benches --example parse_loop
 BIN=${CARGO_TARGET_DIR:-target}/release/examples/parse_loop
-PARSERS=(freya freya-typed rsip rsip-serialize parsip)
+PARSERS=(freya freya-index freya-typed rsip rsip-serialize parsip)
 MESSAGES=(invite 180_ringing 200_ok_sdp bye)
 ir() { # total instructions of one run
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$@" 2>&1 >/dev/null |
         sed -n 's/.*refs: *\([0-9,]*\).*/\1/p' | tr -d ,
 }
-echo "| message | $(printf '%s | ' "${PARSERS[@]}")freya ÷ rsip | freya ÷ parsip |"
-echo "|---|$(printf -- '---|%.0s' "${PARSERS[@]}")---|---|"
+echo "| message | $(printf '%s | ' "${PARSERS[@]}")rsip ÷ freya | parsip ÷ freya | rsip ÷ freya-index | parsip ÷ freya-index |"
+echo "|---|$(printf -- '---|%.0s' "${PARSERS[@]}")---|---|---|---|"
 for m in "${MESSAGES[@]}"; do
     row="| $m |"
     declare -A per=()
@@ -27,5 +27,7 @@ for m in "${MESSAGES[@]}"; do
     done
     row+=" $(awk -v a="${per[freya]}" -v b="${per[rsip]}" 'BEGIN{printf "%.2f×", b/a}') |"
     row+=" $(awk -v a="${per[freya]}" -v b="${per[parsip]}" 'BEGIN{printf "%.2f×", b/a}') |"
+    row+=" $(awk -v a="${per[freya-index]}" -v b="${per[rsip]}" 'BEGIN{printf "%.2f×", b/a}') |"
+    row+=" $(awk -v a="${per[freya-index]}" -v b="${per[parsip]}" 'BEGIN{printf "%.2f×", b/a}') |"
     echo "$row"
 done

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use freya_benches::{parsip_parse, rsip_parse, rsip_roundtrip, MESSAGES};
-use freya_sip::message::parse;
+use freya_sip::message::{index, parse};
 
 fn bench_messages(c: &mut Criterion) {
     for m in MESSAGES {
@@ -26,6 +26,11 @@ fn bench_messages(c: &mut Criterion) {
         g.bench_function("freya/parse_copy", |b| {
             b.iter(|| parse(Bytes::copy_from_slice(black_box(data))))
         });
+        // `index`: the same work as rsip's and parsip's parse, which check no header value;
+        // `parse` is `index` plus the grammar check of the values the stack relies on.
+        g.bench_function("freya/index", |b| {
+            b.iter(|| index(Bytes::from_static(black_box(data))))
+        });
         g.bench_function("rsip/parse", |b| b.iter(|| rsip_parse(black_box(data))));
         g.bench_function("parsip/parse", |b| b.iter(|| parsip_parse(black_box(data))));
 
@@ -37,6 +42,9 @@ fn bench_messages(c: &mut Criterion) {
         });
         g.bench_function("freya/parse+to_vec", |b| {
             b.iter(|| parse(Bytes::from_static(black_box(data))).map(|m| m.as_bytes().to_vec()))
+        });
+        g.bench_function("freya/index+to_bytes", |b| {
+            b.iter(|| index(Bytes::from_static(black_box(data))).map(|m| m.to_bytes()))
         });
         g.bench_function("rsip/parse+serialize", |b| {
             b.iter(|| rsip_roundtrip(black_box(data)))

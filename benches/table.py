@@ -45,12 +45,15 @@ def table(title, cols, ratios):
 
 
 table("Parse (median ns/msg = msgs/s)",
-      [("freya `parse`", "freya/parse"), ("rsip `try_from`", "rsip/parse"),
+      [("freya `parse`", "freya/parse"), ("freya `index`", "freya/index"), ("rsip `try_from`", "rsip/parse"),
        ("parsip (head only)", "parsip/parse"), ("freya, copy into `Bytes` first", "freya/parse_copy"),
        ("freya + typed access", "freya/parse+typed")],
-      [("freya ÷ rsip", "freya/parse", "rsip/parse"), ("freya ÷ parsip", "freya/parse", "parsip/parse")])
+      [("freya ÷ rsip", "freya/parse", "rsip/parse"), ("freya ÷ parsip", "freya/parse", "parsip/parse"),
+       ("freya index ÷ rsip", "freya/index", "rsip/parse"), ("freya index ÷ parsip", "freya/index", "parsip/parse")])
 table("Parse, then serialize (median ns/msg = msgs/s)",
       [("freya + `to_bytes`", "freya/parse+to_bytes"), ("freya + copy to `Vec`", "freya/parse+to_vec"),
+       ("freya `index` + `to_bytes`", "freya/index+to_bytes"),
        ("rsip + `Vec::from`", "rsip/parse+serialize")],
       [("freya(to_bytes) ÷ rsip", "freya/parse+to_bytes", "rsip/parse+serialize"),
-       ("freya(Vec) ÷ rsip", "freya/parse+to_vec", "rsip/parse+serialize")])
+       ("freya(Vec) ÷ rsip", "freya/parse+to_vec", "rsip/parse+serialize"),
+       ("freya index(to_bytes) ÷ rsip", "freya/index+to_bytes", "rsip/parse+serialize")])

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use freya_sip::message::{
-    check_request, error_response, parse, parse_with, Contact, ErrorKind, Framing, HeaderKind,
-    Limits, Message, NameAddr, ParseError, StreamFramer, Via,
+    check_request, error_response, index, parse, parse_with, Contact, ErrorKind, Framing,
+    HeaderKind, Limits, Message, NameAddr, ParseError, StreamFramer, Via,
 };
 
 /// Checks named in `FREYA_FUZZ_SKIP` (comma-separated) are not made, so that a long run can
@@ -38,7 +38,16 @@ fn skip(check: &str) -> bool {
 
 /// Datagram target: `parse` on arbitrary bytes, then every promise about what it returns.
 pub fn check_parse(data: &[u8]) {
-    match parse(Bytes::copy_from_slice(data)) {
+    let parsed = parse(Bytes::copy_from_slice(data));
+    // `index` then `Message::check` must give exactly what `parse` gives; a message `index`
+    // accepts must also be safe to read before it is checked.
+    let indexed = index(Bytes::copy_from_slice(data));
+    if let Ok(m) = &indexed {
+        touch(m);
+    }
+    let checked = indexed.and_then(|m| m.check().map(|()| m));
+    assert_eq!(checked, parsed, "index + check differs from parse");
+    match parsed {
         Ok(m) => check_accepted(data, &m),
         Err(e) => check_refused(data, &e),
     }

@@ -6,11 +6,44 @@ use super::addr::{Contact, NameAddr};
 use super::error::{ErrorKind, ParseError};
 use super::grammar::GrammarError;
 use super::names::HeaderKind;
-use super::parse::{header_line_no, Parser};
+use super::parse::{header_line_no, Limits, Parser};
 use super::quick;
 use super::scalar::{check_date, parse_max_forwards, CSeq};
 use super::via::Via;
-use super::{Entry, StartLine};
+use super::{Entry, Message, StartLine};
+
+impl Message {
+    /// Checks the grammar of the header values the stack relies on (RFC 3261 §25.1: Via,
+    /// From, To, Contact, Route, Record-Route, CSeq — its method against the request's —,
+    /// Call-ID, Max-Forwards, Date), the half of [`parse`](super::parse) that
+    /// [`index`](super::index) leaves out. A message from `parse` has passed it already.
+    ///
+    /// ```
+    /// use freya_sip::message::index;
+    /// let m = index(bytes::Bytes::from_static(
+    ///     b"BYE sip:b@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\nFrom: <sip:a@x>;tag=1\r\n\
+    ///       To: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: 2 INVITE\r\nContent-Length: 0\r\n\r\n",
+    /// )).unwrap();
+    /// let e = m.check().unwrap_err();
+    /// assert_eq!(e.kind(), freya_sip::message::ErrorKind::CSeqMethodMismatch);
+    /// ```
+    ///
+    /// # Errors
+    /// The [`ParseError`] `parse` would have returned for these bytes: the same kind, line,
+    /// byte offset (counted from the first byte given to `index`) and offending bytes.
+    pub fn check(&self) -> Result<(), ParseError> {
+        let limits = Limits::default();
+        Parser {
+            b: &self.buf,
+            limits: &limits,
+            base: self.skipped as usize,
+            base_line: self.skipped_lines as usize,
+            fast: true,
+            check: true,
+        }
+        .check_headers(&self.start, &self.headers)
+    }
+}
 
 impl Parser<'_> {
     /// Checks the grammar of the headers the stack relies on; other headers are kept

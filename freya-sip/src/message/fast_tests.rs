@@ -7,12 +7,15 @@
 use bytes::Bytes;
 
 use super::addr::{Contact, NameAddr};
-use super::parse::{parse_with, parse_with_slow, Framing, Limits, Parser};
+use super::parse::{
+    index_with, index_with_slow, parse_with, parse_with_slow, Framing, Limits, Parser,
+};
 use super::quick;
 use super::scalar::CSeq;
 use super::uri::Uri;
 use super::via::Via;
 use super::HeaderKind;
+use super::{Message, ParseError};
 
 /// Deterministic xorshift, so a failure reproduces.
 struct Rng(u64);
@@ -172,6 +175,25 @@ fn same_as_slow(data: &[u8], limits: &Limits, framing: Framing) {
         "fast and byte-by-byte paths differ on {:?}",
         String::from_utf8_lossy(data)
     );
+    // `index` then `check` is `parse`, on either path: the same message or the same error.
+    let checked = |m: Result<Message, ParseError>| m.and_then(|m| m.check().map(|()| m));
+    for (path, indexed) in [
+        (
+            "fast",
+            index_with(Bytes::copy_from_slice(data), limits, framing),
+        ),
+        (
+            "slow",
+            index_with_slow(Bytes::copy_from_slice(data), limits, framing),
+        ),
+    ] {
+        assert_eq!(
+            checked(indexed),
+            fast,
+            "index + check ({path} path) differs from parse on {:?}",
+            String::from_utf8_lossy(data)
+        );
+    }
 }
 
 #[test]
@@ -186,6 +208,7 @@ fn bench_messages_take_the_fast_path() {
             base: 0,
             base_line: 0,
             fast: true,
+            check: true,
         };
         let parts = p.run_fast(Framing::Datagram).expect(name);
         let slow = p.run_slow(Framing::Datagram).unwrap();

@@ -43,7 +43,7 @@ pub use framer::StreamFramer;
 pub use grammar::GrammarError;
 pub use names::{same_header, HeaderKind};
 pub use params::{unquote, ParamIter, Params};
-pub use parse::{parse, parse_with, Framing, Limits};
+pub use parse::{index, index_with, parse, parse_with, Framing, Limits};
 pub use rejects::RejectLog;
 pub use response::{check_request, error_response, response_to, Rejection};
 pub use rsip_interop::RsipError;
@@ -138,8 +138,10 @@ pub struct Message {
     pub(crate) body_start: u32,
     /// Octets after the body that the datagram held (RFC 3261 §18.3: ignored).
     pub(crate) trailing: u32,
-    /// CRLFs skipped before the start line.
+    /// Bytes of CRLFs skipped before the start line.
     pub(crate) skipped: u32,
+    /// Lines those skipped bytes held (for error line numbers in [`Message::check`]).
+    pub(crate) skipped_lines: u32,
 }
 
 /// One header as received: name and value are slices of the message bytes.

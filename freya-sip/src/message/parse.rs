@@ -80,7 +80,49 @@ pub fn parse(data: Bytes) -> Result<Message, ParseError> {
 /// # Errors
 /// A [`ParseError`] naming the kind, line, byte offset and offending bytes.
 pub fn parse_with(data: Bytes, limits: &Limits, framing: Framing) -> Result<Message, ParseError> {
-    parse_impl(data, limits, framing, true)
+    parse_impl(data, limits, framing, true, true)
+}
+
+/// Indexes one datagram's worth of bytes with the default [`Limits`]: the first half of
+/// [`parse`], for callers that read only a few headers and want the index at the least cost.
+///
+/// It checks everything [`parse`] checks except the grammar of header *values*: the limits,
+/// the start line (method, Request-URI, version, status code), every header name as an
+/// RFC 3261 §25.1 token, UTF-8, folding, and Content-Length against the body (§20.14). The
+/// values of Via, From, To, Contact, Route, Record-Route, CSeq, Call-ID, Max-Forwards and Date
+/// are checked by [`Message::check`]; until then the typed accessors (`top_via`, `from`, …)
+/// answer `None` for a value that does not parse, as they do for a missing header. This is
+/// the work rsip's and parsip's parsers do (neither checks header values), which is why the
+/// benchmarks compare it with them; the receive path calls [`parse`].
+///
+/// `index(b).and_then(|m| m.check().map(|()| m))` gives exactly what `parse(b)` gives: the
+/// same message or the same error.
+///
+/// ```
+/// use freya_sip::message::{index, ErrorKind};
+/// let raw = bytes::Bytes::from_static(
+///     b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+///       From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: c\r\nCSeq: one INVITE\r\n\
+///       Content-Length: 0\r\n\r\n");
+/// let m = index(raw).unwrap();
+/// assert_eq!(m.status_code(), Some(180));
+/// assert_eq!(m.from().unwrap().tag(), Some("1"));
+/// assert!(m.cseq().is_none()); // the value does not parse...
+/// assert_eq!(m.check().unwrap_err().kind(), ErrorKind::InvalidHeader); // ...and check names it
+/// ```
+///
+/// # Errors
+/// A [`ParseError`] naming the kind, line, byte offset and offending bytes.
+pub fn index(data: Bytes) -> Result<Message, ParseError> {
+    index_with(data, &Limits::default(), Framing::Datagram)
+}
+
+/// [`index`] with explicit limits and framing.
+///
+/// # Errors
+/// A [`ParseError`] naming the kind, line, byte offset and offending bytes.
+pub fn index_with(data: Bytes, limits: &Limits, framing: Framing) -> Result<Message, ParseError> {
+    parse_impl(data, limits, framing, true, false)
 }
 
 /// [`parse_with`] on the byte-by-byte path only, for tests comparing it with the fast path.
@@ -90,7 +132,17 @@ pub(super) fn parse_with_slow(
     limits: &Limits,
     framing: Framing,
 ) -> Result<Message, ParseError> {
-    parse_impl(data, limits, framing, false)
+    parse_impl(data, limits, framing, false, true)
+}
+
+/// [`index_with`] on the byte-by-byte path only.
+#[cfg(test)]
+pub(super) fn index_with_slow(
+    data: Bytes,
+    limits: &Limits,
+    framing: Framing,
+) -> Result<Message, ParseError> {
+    parse_impl(data, limits, framing, false, false)
 }
 
 #[inline(always)]
@@ -99,6 +151,7 @@ fn parse_impl(
     limits: &Limits,
     framing: Framing,
     fast: bool,
+    check: bool,
 ) -> Result<Message, ParseError> {
     let skip = data
         .iter()
@@ -114,6 +167,7 @@ fn parse_impl(
         base: skip,
         base_line: skipped_lines,
         fast,
+        check,
     };
     let (start, headers, body_start, body_end) = parser.run(framing)?;
     let trailing = data.len() - body_end;
@@ -127,6 +181,7 @@ fn parse_impl(
         body_start: body_start as u32,
         trailing: trailing as u32,
         skipped: skip as u32,
+        skipped_lines: skipped_lines as u32,
     })
 }
 
@@ -142,6 +197,9 @@ pub(super) struct Parser<'a> {
     /// Whether the fast path and the quick grammar checks may be used (always, but for the
     /// tests that compare them with the byte-by-byte path and the precise checks).
     pub(super) fast: bool,
+    /// Whether the header values' grammar is checked (`parse`) or left to
+    /// [`Message::check`] (`index`).
+    pub(super) check: bool,
 }
 
 impl<'a> Parser<'a> {
