@@ -67,6 +67,79 @@ fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
     assert_eq!(got[4]["q850_cause"], 16);
     assert_eq!(got[4]["hangup_by"], "remote");
     assert!(got[4]["duration_ms"].as_u64().unwrap() >= 1500);
+
+    // The hangup's media counters agree with what the caller counted itself.
+    let (sent, received) = rtp_counts(&out.stdout);
+    let m = &got[4]["media"];
+    eprintln!("sip-ua sent {sent}, heard {received}; hangup media: {m}");
+    let caller = &m["caller"];
+    let n = |v: &serde_json::Value| {
+        v.as_u64()
+            .unwrap_or_else(|| panic!("not a count: {v} in {m}"))
+    };
+    assert!(sent >= 90, "sip-ua sent {sent} packets in 2 s");
+    // What freya accepted from the caller: its packets, give or take the few sent before
+    // freya knew its address or after the relay closed (sip-ua sends no RTCP).
+    let rtp_in = n(&caller["packets_in"]) - n(&caller["rtcp_in"]);
+    assert!(
+        rtp_in.abs_diff(sent) * 10 <= sent,
+        "caller leg received {rtp_in}, sip-ua sent {sent}: {m}"
+    );
+    assert_eq!(
+        n(&caller["bytes_in"]),
+        n(&caller["packets_in"]) * 172,
+        "{m}"
+    );
+    // Everything the caller heard went out through the relay's caller leg.
+    assert!(received > 0, "sip-ua heard nothing");
+    assert!(
+        n(&caller["packets_out"]) >= received,
+        "{m} vs {received} heard"
+    );
+    assert_eq!(n(&caller["lost"]), 0, "loss on loopback: {m}");
+    assert_eq!(n(&caller["duplicates"]), 0, "{m}");
+    assert_eq!(n(&caller["dropped"]["foreign_source"]), 0, "{m}");
+    assert_eq!(n(&caller["endpoint_full"]), 0, "{m}");
+    let jitter = caller["jitter_ms"].as_f64().expect("jitter_ms");
+    assert!(jitter.is_finite() && jitter >= 0.0, "{m}");
+    // The agent bridge: caller audio went to the echo agent and its echo came back.
+    let agent = &m["agent"];
+    let to_agent = n(&agent["caller_frames_sent"]);
+    assert!(
+        to_agent * 10 >= rtp_in * 9,
+        "{to_agent} frames to the agent for {rtp_in} packets: {m}"
+    );
+    assert!(n(&agent["frames_from_agent"]) > 0, "{m}");
+    assert!(n(&agent["frames_played"]) > 0, "{m}");
+    assert!(
+        n(&agent["agent_samples_received"]) >= 160 * n(&agent["frames_played"]) / 2,
+        "{m}"
+    );
+    for key in [
+        "late_ticks_skipped",
+        "input_dropped_frames",
+        "silent_ticks",
+        "queued_ms",
+    ] {
+        n(&agent[key]);
+    }
+    assert!(
+        m.get("callee").is_none(),
+        "an inbound agent call has no callee leg: {m}"
+    );
+}
+
+/// `sip-ua`'s own packet counts (its `media` line): RTP sent, RTP received.
+fn rtp_counts(stdout: &[u8]) -> (u64, u64) {
+    let media: serde_json::Value = String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "media")
+        .expect("sip-ua reports its media counts");
+    (
+        media["rtp_sent"].as_u64().unwrap(),
+        media["rtp_received"].as_u64().unwrap(),
+    )
 }
 
 fn uuid_like(s: &str) -> bool {
@@ -447,11 +520,45 @@ fn a_b2bua_route_bridges_two_sip_legs_with_media_through_freya() {
         (hz - 1000.0).abs() < 5.0,
         "the far end heard {hz} Hz, not the caller's 1000"
     );
-    let kinds: Vec<String> = std::iter::from_fn(|| ev.recv_timeout(Duration::from_secs(3)).ok())
-        .map(|v| v["event"].as_str().unwrap().to_owned())
-        .take_while(|k| k != "hangup")
-        .collect();
+    let mut kinds = Vec::new();
+    let hangup = loop {
+        let v = ev
+            .recv_timeout(Duration::from_secs(3))
+            .expect("a hangup event");
+        if v["event"] == "hangup" {
+            break v;
+        }
+        kinds.push(v["event"].as_str().unwrap().to_owned());
+    };
     assert_eq!(kinds, ["started", "answered"]);
+    // Both legs' counters: each leg received about what its peer sent, and forwarded it
+    // to the other.
+    let m = &hangup["media"];
+    let (caller_sent, _) = rtp_counts(&out.stdout);
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{v} in {m}"));
+    eprintln!("the caller sent {caller_sent}; hangup media: {m}");
+    let (caller, callee) = (&m["caller"], &m["callee"]);
+    let from_caller = n(&caller["packets_in"]) - n(&caller["rtcp_in"]);
+    assert!(
+        from_caller.abs_diff(caller_sent) * 10 <= caller_sent,
+        "caller leg received {from_caller}, the caller sent {caller_sent}: {m}"
+    );
+    let from_far = n(&callee["packets_in"]) - n(&callee["rtcp_in"]);
+    assert!(from_far >= 50, "the far end's 440 Hz came in: {m}");
+    // Forwarded unchanged (RTP); what was not forwarded is counted as a drop.
+    assert_eq!(
+        n(&callee["packets_out"])
+            + n(&callee["dropped"]["peer_on_hold"])
+            + n(&callee["dropped"]["no_destination"]),
+        n(&caller["packets_in"]),
+        "{m}"
+    );
+    assert_eq!(
+        n(&caller["lost"]) + n(&callee["lost"]),
+        0,
+        "loss on loopback: {m}"
+    );
+    assert!(m.get("agent").is_none(), "{m}");
     let _ = x;
 }
 

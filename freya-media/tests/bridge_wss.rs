@@ -3,7 +3,8 @@
 //! the CA is given ([`ClientConfig::with_root_ca_pem`]), a 1 kHz caller tone comes back at
 //! 1 kHz through TLS, the agent reads the exact call metadata, and every failure (unknown
 //! issuer, wrong host name, a plain agent behind a `wss://` URL, malformed PEM) is a typed
-//! error naming the problem. Loopback only; each test is bounded by timeouts.
+//! error naming the problem; TLS settings prepared once ([`ClientTls`]) serve every dial.
+//! Loopback only; each test is bounded by timeouts.
 
 mod bridge_common;
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use bridge_common::*;
 use freya_media::bridge::echo::{echo_over, serve_echo, EchoAgent, EchoNote};
 use freya_media::bridge::{
-    connect, BridgeConfig, ClientConfig, CloseReason, LegError, ProtocolKind,
+    connect, BridgeConfig, ClientConfig, ClientTls, CloseReason, LegError, ProtocolKind,
 };
 use freya_media::codec::SampleRate;
 use futures_util::StreamExt;
@@ -374,4 +375,139 @@ async fn a_malformed_root_ca_is_a_typed_error() {
         .unwrap();
     let both = String::from_utf8(c.root_ca_pem.unwrap()).unwrap();
     assert_eq!(both.matches("-----BEGIN CERTIFICATE-----").count(), 2);
+}
+
+/// Counts the server certificates it checks, then lets rustls' webpki verifier decide.
+#[derive(Debug)]
+struct CountingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    checked: Arc<AtomicUsize>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for CountingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.checked.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Opens a leg over `client` and checks the agent read the start message; the leg is then
+/// dropped (the agent sees the socket close).
+async fn dial_ok(client: &ClientConfig, agent: &mut TlsAgent, call_id: &str) {
+    let leg = connect(client, BridgeConfig::twilio(), test_metadata(call_id))
+        .await
+        .unwrap_or_else(|e| panic!("{call_id}: wss connect failed: {e}"));
+    // Notes of an earlier dial's connection (its end) may come first.
+    let started = async {
+        while let Some(note) = agent.notes.recv().await {
+            if matches!(&note, EchoNote::Started { metadata: Some(m), .. } if m.call_id == call_id)
+            {
+                return true;
+            }
+        }
+        false
+    };
+    let started = tokio::time::timeout(Duration::from_secs(5), started).await;
+    assert_eq!(
+        started,
+        Ok(true),
+        "{call_id}: the agent never read the start"
+    );
+    drop(leg);
+}
+
+/// One prepared [`ClientTls`] serves every dial that carries it: dials whose
+/// `ClientConfig` has no `root_ca_pem` succeed only through the prepared trust (the private
+/// CA), two dials through one rustls config run its one verifier twice (the same object,
+/// not a rebuild), and the prepared settings win over a `root_ca_pem` on the same config.
+#[tokio::test]
+async fn prepared_tls_is_built_once_and_shared_by_every_dial() {
+    let pki = make_pki(LOCAL);
+    let mut agent = tls_echo_agent(&pki).await;
+    let url = format!("wss://localhost:{}/telephony/ws", agent.port);
+
+    // Through ClientTls::new: the CA's trust lives only in the prepared settings.
+    let tls = ClientTls::new(Some(pki.ca_pem.as_bytes())).unwrap();
+    for i in 0..2 {
+        let client = ClientConfig::new(&url).with_tls(tls.clone());
+        assert!(client.root_ca_pem.is_none());
+        dial_ok(&client, &mut agent, &format!("prepared-{i}")).await;
+    }
+
+    // A host-built rustls config with a counting verifier (no session resumption, so each
+    // handshake checks the certificate): two dials, one config, two checks by that verifier.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.chain[1].clone()).unwrap();
+    let checked = Arc::new(AtomicUsize::new(0));
+    let verifier = CountingVerifier {
+        inner: rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap(),
+        checked: Arc::clone(&checked),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    let config = Arc::new(config);
+    let shared = ClientTls::from_rustls(Arc::clone(&config));
+    assert!(Arc::ptr_eq(shared.rustls(), &config));
+    let a = ClientConfig::new(&url).with_tls(shared.clone());
+    let b = ClientConfig::new(&url).with_tls(shared);
+    assert_eq!(a.tls, b.tls, "one build, two configs");
+    dial_ok(&a, &mut agent, "counted-0").await;
+    dial_ok(&b, &mut agent, "counted-1").await;
+    assert_eq!(checked.load(Ordering::SeqCst), 2);
+
+    // The prepared settings are the whole trust decision: webpki-roots only refuses the
+    // agent even though root_ca_pem names its CA.
+    let client = ClientConfig::new(&url)
+        .with_root_ca_pem(pki.ca_pem.clone())
+        .unwrap()
+        .with_tls(ClientTls::new(None).unwrap());
+    let err = connect(&client, BridgeConfig::twilio(), test_metadata("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LegError::Connect { reason, .. } if reason.contains("UnknownIssuer")),
+        "{err:?}"
+    );
+    assert!(agent.tls_failures.recv().await.is_some());
 }

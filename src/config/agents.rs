@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use freya_media::bridge::{ClientConfig, ClientTls};
+
 use super::err;
 use crate::error::StackError;
 
@@ -102,12 +104,37 @@ pub struct AgentPool {
     #[serde(default)]
     pub mode: AgentMode,
     /// For `wss://` agents whose certificate comes from a private or self-signed CA: a PEM
-    /// file with that CA's certificate(s), trusted in addition to the Mozilla roots. Checked
-    /// when the config loads; read again when a call dials, so a renewed file takes effect
-    /// without a reload. `None` (default): the Mozilla roots only.
+    /// file with that CA's certificate(s), trusted in addition to the Mozilla roots. Read
+    /// and checked when the config loads and at every reload (SIGHUP, `POST /reload`): the
+    /// TLS settings are built then, once per pool, and every call's dial shares them, so
+    /// nothing is read per call and a renewed file takes effect at the next reload (a
+    /// broken one is refused there, naming this key, and the running config stays).
+    /// `None` (default): the Mozilla roots only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_ca_file: Option<std::path::PathBuf>,
+    /// The `wss://` TLS settings built from `url` and `root_ca_file` by
+    /// [`StackConfig::prepare_agent_tls`](super::StackConfig::prepare_agent_tls) (the stack
+    /// does it at start and reload). Derived state, not configuration: serde skips it and
+    /// it takes no part in equality.
+    #[serde(skip)]
+    pub(crate) tls: PreparedTls,
 }
+
+/// A pool's prepared `wss://` TLS settings (shared by its dials), or none: a `ws://` pool,
+/// or a config not (yet) run by a stack.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PreparedTls(pub(crate) Option<ClientTls>);
+
+impl PartialEq for PreparedTls {
+    /// Always equal: the settings follow from the pool's `url` and `root_ca_file` (which
+    /// are compared) and the file's content at load time, which no config comparison is
+    /// about.
+    fn eq(&self, _: &PreparedTls) -> bool {
+        true
+    }
+}
+
+impl Eq for PreparedTls {}
 
 fn default_slots() -> usize {
     30
@@ -120,24 +147,59 @@ fn default_base_port() -> u16 {
 }
 
 impl AgentPool {
-    /// The client settings for dialling slot `slot`: its URL and, for `root_ca_file`, the
-    /// CA read from the file now.
+    /// Whether the pool's agents are dialled over TLS (`wss://`, case-insensitive).
+    pub(crate) fn is_wss(&self) -> bool {
+        self.url
+            .get(..6)
+            .is_some_and(|s| s.eq_ignore_ascii_case("wss://"))
+    }
+
+    /// The TLS settings of a `wss://` pool, built now: the Mozilla roots plus
+    /// `root_ca_file` read now; `None` for a `ws://` pool without `root_ca_file` (one with
+    /// it gets them too, unused, so the file is checked all the same).
     ///
     /// # Errors
     /// The file cannot be read, or is not usable PEM (the reason names the file).
-    pub(crate) fn client_config(
-        &self,
-        slot: usize,
-    ) -> Result<freya_media::bridge::ClientConfig, String> {
-        let client = freya_media::bridge::ClientConfig::new(self.url_for(slot));
-        let Some(path) = &self.root_ca_file else {
-            return Ok(client);
+    pub(crate) fn build_tls(&self) -> Result<Option<ClientTls>, String> {
+        if !self.is_wss() && self.root_ca_file.is_none() {
+            return Ok(None);
+        }
+        let pem = match &self.root_ca_file {
+            Some(path) => Some(
+                std::fs::read(path).map_err(|e| format!("root_ca_file {}: {e}", path.display()))?,
+            ),
+            None => None,
         };
-        let pem =
-            std::fs::read(path).map_err(|e| format!("root_ca_file {}: {e}", path.display()))?;
-        client
-            .with_root_ca_pem(pem)
-            .map_err(|e| format!("root_ca_file {}: {e}", path.display()))
+        let tls = ClientTls::new(pem.as_deref()).map_err(|e| match &self.root_ca_file {
+            Some(path) => format!("root_ca_file {}: {e}", path.display()),
+            None => e.to_string(),
+        })?;
+        Ok(Some(tls))
+    }
+
+    /// The client settings for dialling slot `slot`: its URL and, for a `wss://` pool, the
+    /// TLS settings prepared at load or reload (shared, nothing read now). A pool whose
+    /// settings were not prepared (a config no stack ran) builds them now, reading
+    /// `root_ca_file`.
+    ///
+    /// # Errors
+    /// Only when building now: as [`build_tls`](Self::build_tls).
+    pub(crate) fn client_config(&self, slot: usize) -> Result<ClientConfig, String> {
+        let client = ClientConfig::new(self.url_for(slot));
+        if let Some(tls) = &self.tls.0 {
+            return Ok(client.with_tls(tls.clone()));
+        }
+        if !self.is_wss() {
+            return Ok(client);
+        }
+        tracing::warn!(
+            pool = self.name,
+            "stack: TLS settings not prepared; building them for this dial"
+        );
+        Ok(match self.build_tls()? {
+            Some(tls) => client.with_tls(tls),
+            None => client,
+        })
     }
 
     /// The URL of slot `slot`.

@@ -248,6 +248,27 @@ impl StackConfig {
         token_of(&self.agent_server.token, &self.agent_server.token_env)
     }
 
+    /// Builds every `wss://` pool's TLS settings once (the Mozilla roots plus its
+    /// `root_ca_file`, read now), for all the dials of the stack that runs this config: the
+    /// stack calls it at start and at each reload, so a call's dial reads nothing.
+    ///
+    /// # Errors
+    /// [`StackError::Config`] naming `agents[i].root_ca_file` (and the file) when a file
+    /// cannot be read or is not usable PEM; the pools keep what they had.
+    pub(crate) fn prepare_agent_tls(&mut self) -> Result<(), StackError> {
+        let mut built = Vec::with_capacity(self.agents.len());
+        for (i, a) in self.agents.iter().enumerate() {
+            let tls = a
+                .build_tls()
+                .map_err(|reason| err(&format!("agents[{i}].root_ca_file"), reason))?;
+            built.push(tls);
+        }
+        for (a, tls) in self.agents.iter_mut().zip(built) {
+            a.tls = agents::PreparedTls(tls);
+        }
+        Ok(())
+    }
+
     /// Checks every key; the error names it.
     ///
     /// # Errors
@@ -307,7 +328,7 @@ impl StackConfig {
                 ));
             }
             if a.root_ca_file.is_some() {
-                a.client_config(0)
+                a.build_tls()
                     .map_err(|reason| err(&format!("{key}.root_ca_file"), reason))?;
             }
             a.check_mode(&key, &self.agent_server)?;
@@ -438,9 +459,61 @@ mod tests {
         let good = dir.path().join("ca.pem");
         let ca = rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()]).unwrap();
         std::fs::write(&good, ca.cert.pem()).unwrap();
-        let c = StackConfig::from_toml(&with(&format!("root_ca_file = {:?}", good))).unwrap();
+        let mut c = StackConfig::from_toml(&with(&format!("root_ca_file = {:?}", good))).unwrap();
         assert_eq!(c.agents[0].root_ca_file.as_deref(), Some(good.as_path()));
+        c.prepare_agent_tls().unwrap();
         let client = c.agents[0].client_config(3).unwrap();
-        assert!(client.root_ca_pem.is_some());
+        assert!(client.tls.is_some() && client.root_ca_pem.is_none());
+    }
+
+    /// A `wss://` pool's TLS settings are built once by `prepare_agent_tls` and shared by
+    /// every slot's dial (one `Arc`); the file is not read again (removing it changes
+    /// nothing) until the next prepare, which builds anew, and a broken file then is
+    /// refused naming the key while the pool keeps the settings it had.
+    #[test]
+    fn agent_tls_is_built_once_per_prepare_and_a_broken_ca_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_path = dir.path().join("ca.pem");
+        let ca = rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()]).unwrap();
+        std::fs::write(&ca_path, ca.cert.pem()).unwrap();
+        let text = format!(
+            "[[agents]]\nname = \"tls\"\nslots = 3\nurl = \"wss://agent.internal:{{port}}/ws\"\n\
+             root_ca_file = {ca_path:?}\n[[agents]]\nname = \"plain\"\nslots = 1\n\
+             [[routes]]\nname = \"r\"\nagents = \"tls\"\n"
+        );
+        let mut c = StackConfig::from_toml(&text).unwrap();
+        c.prepare_agent_tls().unwrap();
+        let first = c.agents[0].client_config(0).unwrap().tls.unwrap();
+        std::fs::remove_file(&ca_path).unwrap();
+        for slot in 1..3 {
+            let again = c.agents[0].client_config(slot).unwrap();
+            assert_eq!(
+                again.url,
+                format!("wss://agent.internal:{}/ws", 8765 + slot)
+            );
+            assert_eq!(again.tls.as_ref(), Some(&first), "slot {slot}: a rebuild");
+        }
+        // ws:// needs none.
+        assert!(c.agents[1].client_config(0).unwrap().tls.is_none());
+
+        // A broken file at the next prepare: refused with the key, nothing swapped.
+        std::fs::write(&ca_path, "-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
+        let e = c.prepare_agent_tls().unwrap_err().to_string();
+        assert!(
+            e.contains("agents[0].root_ca_file") && e.contains("ca.pem"),
+            "{e}"
+        );
+        assert_eq!(
+            c.agents[0].client_config(0).unwrap().tls,
+            Some(first.clone())
+        );
+
+        // A good (renewed) file: built anew.
+        let renewed =
+            rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()]).unwrap();
+        std::fs::write(&ca_path, renewed.cert.pem()).unwrap();
+        c.prepare_agent_tls().unwrap();
+        let second = c.agents[0].client_config(0).unwrap().tls.unwrap();
+        assert_ne!(second, first);
     }
 }

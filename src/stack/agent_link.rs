@@ -117,3 +117,62 @@ pub(crate) async fn agent_leg(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::StackConfig;
+    use crate::stack::Stack;
+
+    /// The stack builds a `wss://` pool's TLS settings at start, and every dial's client
+    /// settings share that one build (nothing is read per call: the file can be gone). A
+    /// reload with a broken CA file is refused naming the key, and the running config (and
+    /// its TLS settings) stays; a reload with a renewed file builds new settings.
+    #[tokio::test]
+    async fn a_reload_with_a_broken_ca_file_is_refused_and_the_running_tls_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_path = dir.path().join("agents-ca.pem");
+        let ca = rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()]).unwrap();
+        std::fs::write(&ca_path, ca.cert.pem()).unwrap();
+        let text = format!(
+            "[sip]\nbind = \"127.0.0.1:0\"\n\
+             [[agents]]\nname = \"tls\"\nslots = 2\nurl = \"wss://agent.internal:{{port}}/ws\"\n\
+             root_ca_file = {ca_path:?}\n\
+             [[routes]]\nname = \"r\"\nagents = \"tls\"\n"
+        );
+        let stack = Stack::start(StackConfig::from_toml(&text).unwrap())
+            .await
+            .unwrap();
+        let running = stack.config();
+        let tls = running.agents[0].client_config(0).unwrap().tls.unwrap();
+        std::fs::remove_file(&ca_path).unwrap();
+        let slot1 = running.agents[0].client_config(1).unwrap();
+        assert_eq!(slot1.tls, Some(tls.clone()), "one build for every dial");
+
+        // The file broken: the reload is refused, naming the key; nothing changed.
+        std::fs::write(&ca_path, "not a certificate").unwrap();
+        let parsed: StackConfig = toml::from_str(&text).unwrap();
+        let e = stack.reload(parsed).unwrap_err().to_string();
+        assert!(
+            e.contains("agents[0].root_ca_file") && e.contains("agents-ca.pem"),
+            "{e}"
+        );
+        assert!(std::sync::Arc::ptr_eq(&stack.config(), &running));
+        let still = stack.config().agents[0].client_config(0).unwrap().tls;
+        assert_eq!(still, Some(tls.clone()));
+
+        // A renewed file: the reload builds the settings anew.
+        let renewed =
+            rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()]).unwrap();
+        std::fs::write(&ca_path, renewed.cert.pem()).unwrap();
+        stack
+            .reload(StackConfig::from_toml(&text).unwrap())
+            .unwrap();
+        let new_tls = stack.config().agents[0]
+            .client_config(0)
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_ne!(new_tls, tls);
+        stack.shutdown().await;
+    }
+}

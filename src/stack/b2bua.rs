@@ -15,9 +15,10 @@ use freya_sip::ua::{Call, Originate, UaError};
 use super::call::{shell_config, wait_end, Ending};
 use super::hold::{HoldAction, HoldPass};
 use super::media::remote_media;
+use super::media_stats::b2bua_call;
 use super::Inner;
 use crate::config::{Route, StackConfig};
-use crate::event::{CallEvent, EventKind};
+use crate::event::{CallEvent, CallMediaStats, EventKind};
 
 fn reason_phrase(status: u16) -> &'static str {
     match status {
@@ -34,7 +35,8 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Bridges `a` to the route's URI. Returns how the call ended and when it was answered.
+/// Bridges `a` to the route's URI. Returns how the call ended, when it was answered, and
+/// (answered calls) both legs' media counters from the relay's final report.
 pub(crate) async fn bridge(
     inner: &Inner,
     config: &StackConfig,
@@ -42,7 +44,7 @@ pub(crate) async fn bridge(
     id: &str,
     route: &Route,
     x_headers: &[(String, String)],
-) -> (Ending, Option<Instant>) {
+) -> (Ending, Option<Instant>, Option<Box<CallMediaStats>>) {
     let system = |sip_code: u16, cause: Q850| Ending {
         sip_code,
         reason: reason_phrase(sip_code).to_owned(),
@@ -60,12 +62,12 @@ pub(crate) async fn bridge(
         Err(error) => {
             tracing::error!(call_id = id, %error, "stack: no RTP ports for a B2BUA call");
             let _ = a.reject(503, "Service Unavailable", Some(Q850::new(47)));
-            return (system(503, Q850::new(47)), None);
+            return (system(503, Q850::new(47)), None, None);
         }
     };
     let (Some(local_a), Some(local_b)) = (relay.local(LegId::A), relay.local(LegId::B)) else {
         let _ = a.reject(500, "Server Internal Error", Some(Q850::new(47)));
-        return (system(500, Q850::new(47)), None);
+        return (system(500, Q850::new(47)), None, None);
     };
     let m = &config.media;
     let sdp_ip = m.external_media_address.unwrap_or(m.address);
@@ -102,7 +104,7 @@ pub(crate) async fn bridge(
             tracing::warn!(call_id = id, uri, %error, "stack: B2BUA leg refused");
             let _ = a.reject(500, "Server Internal Error", Some(Q850::new(127)));
             let _ = relay.close().await;
-            return (system(500, Q850::new(127)), None);
+            return (system(500, Q850::new(127)), None, None);
         }
     };
     // Before the answer: B's progress rings A; B's end ends A with B's status and cause;
@@ -119,13 +121,13 @@ pub(crate) async fn bridge(
                     let status = if (300..700).contains(&end.status) { end.status } else { 500 };
                     let _ = a.reject(status, &end.reason_phrase, end.cause);
                     let _ = relay.close().await;
-                    return (Ending { by: "remote", ..Ending::from_end(&end) }, None);
+                    return (Ending { by: "remote", ..Ending::from_end(&end) }, None, None);
                 }
                 Some(_) => {}
                 None => {
                     let _ = a.reject(500, "Server Internal Error", Some(Q850::new(41)));
                     let _ = relay.close().await;
-                    return (system(500, Q850::new(41)), None);
+                    return (system(500, Q850::new(41)), None, None);
                 }
             },
             ev = a.next_event() => match ev {
@@ -133,13 +135,13 @@ pub(crate) async fn bridge(
                     let _ = b.hangup(end.cause);
                     let _ = wait_end(&mut b).await;
                     let _ = relay.close().await;
-                    return (Ending::from_end(&end), None);
+                    return (Ending::from_end(&end), None, None);
                 }
                 Some(_) => {}
                 None => {
                     let _ = b.hangup(None);
                     let _ = relay.close().await;
-                    return (system(500, Q850::new(41)), None);
+                    return (system(500, Q850::new(41)), None, None);
                 }
             }
         }
@@ -155,6 +157,7 @@ pub(crate) async fn bridge(
         let _ = relay.close().await;
         return (
             end.map_or(system(488, Q850::new(65)), |e| Ending::from_end(&e)),
+            None,
             None,
         );
     }
@@ -224,8 +227,8 @@ pub(crate) async fn bridge(
         let act = b_to_a.retry();
         follow(id, a, &mut b_to_a, act);
     };
-    let _ = relay.close().await;
-    (ending, Some(t0))
+    let media = relay.close().await.ok().map(|r| Box::new(b2bua_call(&r)));
+    (ending, Some(t0), media)
 }
 
 /// A leg's media changed. `by` the peer (`who`: `caller` for A, `callee` for B): report a

@@ -11,7 +11,7 @@ use freya_media::bridge::{
 use freya_media::record::{CallRecorder, Side};
 use freya_media::relay::{
     spawn_endpoint, LegSetup, MediaEndpoint, MediaPacket, RelayEvent, RelayEvents, RelayHandle,
-    ShellConfig, ShellEvent,
+    ShellConfig, ShellError, ShellEvent,
 };
 use freya_sip::dialog::{CallDirection, CallEnd, DialogEvent, Side as DialogSide, Q850};
 use freya_sip::sdp::Capabilities;
@@ -20,11 +20,12 @@ use freya_sip::ua::Call;
 
 use super::agent_link::{agent_leg, dial_in_url};
 use super::media::{remote_media, CallMedia, Inbound};
+use super::media_stats::{agent_call, PeerRole, PumpCounters};
 pub(crate) use super::recording::start_recording;
 use super::recording::{record, record_rtp};
 use super::{CallSummary, Inner};
 use crate::config::{AgentMode, AgentPool, Route, StackConfig};
-use crate::event::{CallEvent, EventKind};
+use crate::event::{CallEvent, CallMediaStats, EventKind};
 use crate::routing::{route, CallFacts};
 
 /// How the call ended, for the hangup event.
@@ -46,11 +47,15 @@ impl Ending {
     }
 }
 
+/// What a call's media leaves for its hangup event: the recording's path and the media
+/// counters (both absent for a call that never reached its media).
+pub(crate) type MediaEnd = (Option<String>, Option<Box<CallMediaStats>>);
+
 pub(crate) fn hangup_event(
     call_id: &str,
     e: &Ending,
     answered: Option<Instant>,
-    recording: Option<String>,
+    (recording, media): MediaEnd,
 ) -> CallEvent {
     CallEvent::new(
         call_id,
@@ -62,6 +67,7 @@ pub(crate) fn hangup_event(
             hangup_by: e.by.to_owned(),
             duration_ms: answered.map_or(0, |t| t.elapsed().as_millis() as u64),
             recording,
+            media,
         },
     )
 }
@@ -110,7 +116,7 @@ fn refuse(inner: &Inner, call: &Call, id: &str, status: u16, reason: &str, cause
         cause: Some(cause),
         by: "local",
     };
-    inner.emit(hangup_event(id, &e, None, None));
+    inner.emit(hangup_event(id, &e, None, (None, None)));
 }
 
 pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
@@ -177,12 +183,12 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
             slot: None,
         });
         // Boxed: the B2BUA's state would otherwise size every agent call's task too.
-        let (ending, answered) = Box::pin(super::b2bua::bridge(
+        let (ending, answered, media) = Box::pin(super::b2bua::bridge(
             &inner, &config, &mut call, &id, &chosen, &x_headers,
         ))
         .await;
         inner.untrack(&id);
-        inner.emit(hangup_event(&id, &ending, answered, None));
+        inner.emit(hangup_event(&id, &ending, answered, (None, media)));
         return;
     }
     let Some(pool) = chosen
@@ -260,8 +266,8 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
     .await;
     release_slot(&inner, &pool.name, &id);
     inner.untrack(&id);
-    let (ending, answered, recording) = ending;
-    inner.emit(hangup_event(&id, &ending, answered, recording));
+    let (ending, answered, media_end) = ending;
+    inner.emit(hangup_event(&id, &ending, answered, media_end));
 }
 
 /// The relay settings from `[media]`.
@@ -297,7 +303,7 @@ async fn take_slot(inner: &Inner, pool: &AgentPool, id: &str, call: &Call) -> Op
 }
 
 /// Connects the agent, answers, and runs the media until either side ends. Returns how
-/// it ended and when it was answered.
+/// it ended, when it was answered, and what its media left (recording, counters).
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     inner: &Inner,
@@ -308,7 +314,7 @@ async fn serve(
     slot: usize,
     meta: CallMetadata,
     record_it: bool,
-) -> (Ending, Option<Instant>, Option<String>) {
+) -> (Ending, Option<Instant>, MediaEnd) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
         reason: reason.to_owned(),
@@ -329,7 +335,7 @@ async fn serve(
             return (
                 system(503, "Service Unavailable", Q850::TEMPORARY_FAILURE),
                 None,
-                None,
+                (None, None),
             );
         }
     };
@@ -348,7 +354,7 @@ async fn serve(
             return (
                 system(503, "Service Unavailable", Q850::new(47)),
                 None,
-                None,
+                (None, None),
             );
         }
     };
@@ -358,7 +364,7 @@ async fn serve(
         return (
             system(500, "Server Internal Error", Q850::new(47)),
             None,
-            None,
+            (None, None),
         );
     };
     let sdp_ip = media_cfg
@@ -388,7 +394,7 @@ async fn serve(
                 |e| Ending::from_end(&e),
             ),
             None,
-            None,
+            (None, None),
         );
     }
     let answered = Instant::now();
@@ -400,11 +406,11 @@ async fn serve(
         return (
             system(500, "Server Internal Error", Q850::new(47)),
             Some(answered),
-            None,
+            (None, None),
         );
     };
     let recorder = record_it.then(|| start_recording(config, id)).flatten();
-    let (ending, recording) = pump(
+    let (ending, media_end) = pump(
         inner,
         call,
         id,
@@ -416,11 +422,12 @@ async fn serve(
         recorder,
     )
     .await;
-    (ending, Some(answered), recording)
+    (ending, Some(answered), media_end)
 }
 
 /// Runs a connected call's media between its RTP (through the relay) and the agent, and
-/// its signaling events, until one side ends; closes the relay.
+/// its signaling events, until one side ends; closes the relay. Returns how the call ended,
+/// its recording, and its media counters (relay, bridge and this loop's own).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn pump(
     inner: &Inner,
@@ -432,7 +439,7 @@ pub(crate) async fn pump(
     mut relay_events: RelayEvents,
     agreed: &Negotiated,
     mut recorder: Option<Box<CallRecorder>>,
-) -> (Ending, Option<String>) {
+) -> (Ending, MediaEnd) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
         reason: reason.to_owned(),
@@ -444,6 +451,7 @@ pub(crate) async fn pump(
     let (mut from_caller, to_caller) = endpoint.split();
     // Whether the peer has the call on hold (RFC 3264 §8.4), for the hold event.
     let mut held = false;
+    let mut counted = PumpCounters::default();
 
     let ending = loop {
         // A timer only while a telephone-event is in progress (its end may be lost): with
@@ -461,7 +469,15 @@ pub(crate) async fn pump(
             }
             out = agent_rx.recv() => match out {
                 Some(LegOutput::Frame(f)) => {
-                    let _ = to_caller.try_send(media.packet(&f.samples));
+                    counted.frames_from_agent += 1;
+                    if let Err(ShellError::EndpointFull { capacity }) = to_caller.try_send(media.packet(&f.samples)) {
+                        // The relay task is over 64 packets behind (a starved thread): this
+                        // 20 ms of agent audio is lost to the caller. Counted; logged at 1, 2, 4 …
+                        counted.endpoint_full += 1;
+                        if counted.endpoint_full.is_power_of_two() {
+                            tracing::warn!(call_id = id, capacity, dropped = counted.endpoint_full, "stack: relay queue full, agent frame dropped");
+                        }
+                    }
                     record(&mut recorder, id, Side::Agent, f.at, &f.samples);
                 }
                 Some(LegOutput::Event(BridgeEvent::AgentHangup { reason })) => {
@@ -485,7 +501,7 @@ pub(crate) async fn pump(
                     let _ = relay.update_remote(freya_media::relay::LegId::A, remote_media(&m));
                     if by == DialogSide::Remote && m.remote_hold != held {
                         held = m.remote_hold;
-                        inner.emit(CallEvent::new(id, EventKind::Hold { held, by: peer_role(call).into() }));
+                        inner.emit(CallEvent::new(id, EventKind::Hold { held, by: peer_role(call).as_str().into() }));
                     }
                 }
                 Some(DialogEvent::Ended { end, .. }) => {
@@ -508,7 +524,11 @@ pub(crate) async fn pump(
         }
     };
     drop(to_caller);
-    let _ = relay.close().await;
+    // The bridge's counters as of its last 20 ms turn, before the relay's final report.
+    let bridge = agent_tx.stats();
+    let relay_stats = relay.close().await.ok();
+    counted.foreign_payload = media.foreign;
+    let stats = agent_call(relay_stats.as_ref(), peer_role(call), &bridge, &counted);
     let recording = recorder.and_then(|r| match r.finalize() {
         Ok(summary) => Some(summary.path.display().to_string()),
         Err(error) => {
@@ -516,7 +536,7 @@ pub(crate) async fn pump(
             None
         }
     });
-    (ending, recording)
+    (ending, (recording, Some(Box::new(stats))))
 }
 
 /// Hands the agent every telephone-event (RFC 4733) digit that has ended by `now`, each
@@ -544,10 +564,10 @@ fn forward_dtmf(
 
 /// Who the call's SIP peer is, in the hold event's words: the caller of an inbound call,
 /// the callee of an originated one.
-fn peer_role(call: &Call) -> &'static str {
+fn peer_role(call: &Call) -> PeerRole {
     match call.info().direction {
-        CallDirection::Inbound => "caller",
-        CallDirection::Outbound => "callee",
+        CallDirection::Inbound => PeerRole::Caller,
+        CallDirection::Outbound => PeerRole::Callee,
     }
 }
 

@@ -74,6 +74,15 @@ impl CallMedia {
             return Inbound::Nothing;
         }
         self.foreign += 1;
+        // Counted for the hangup event's `foreign_payload`; logged at 1, 2, 4 … so a
+        // misbehaving peer cannot flood the log.
+        if self.foreign.is_power_of_two() {
+            tracing::debug!(
+                payload_type = pt,
+                count = self.foreign,
+                "stack: RTP payload type the SDP did not agree, dropped"
+            );
+        }
         Inbound::Foreign(pt)
     }
 

@@ -9,6 +9,7 @@ mod b2bua;
 mod call;
 mod hold;
 mod media;
+mod media_stats;
 mod outbound;
 mod recording;
 
@@ -141,14 +142,17 @@ impl std::fmt::Debug for Stack {
 }
 
 impl Stack {
-    /// Binds SIP, the RTP port range and the built-in agents, and starts taking calls.
+    /// Binds SIP, the RTP port range and the built-in agents, builds the `wss://` agents'
+    /// TLS settings (once: every dial shares them), and starts taking calls.
     ///
     /// # Errors
-    /// [`StackError::Config`] for an invalid config (or a port range the pool refuses);
+    /// [`StackError::Config`] for an invalid config (or a port range the pool refuses, or a
+    /// `root_ca_file` that cannot be read or parsed);
     /// [`StackError::Sip`] when the SIP sockets cannot be bound; [`StackError::Io`] when a
     /// built-in agent cannot listen.
-    pub async fn start(config: StackConfig) -> Result<Stack, StackError> {
+    pub async fn start(mut config: StackConfig) -> Result<Stack, StackError> {
         config.validate()?;
+        config.prepare_agent_tls()?;
         let m = &config.media;
         let ports =
             PortPool::new(m.rtp_port_start..=m.rtp_port_end).map_err(|e| StackError::Config {
@@ -199,12 +203,14 @@ impl Stack {
     }
 
     /// Swaps in `config` for new calls (hot reload): trunks, endpoints, routes, agent
-    /// pools and policies. Live calls keep their route, slot and media untouched.
+    /// pools and policies. Live calls keep their route, slot and media untouched. The
+    /// `wss://` agents' TLS settings are built anew (each `root_ca_file` read again).
     ///
     /// # Errors
-    /// [`StackError::Config`] when `config` is invalid or changes what cannot change
-    /// without a restart (SIP and RTP addresses); the running config then stays.
-    pub fn reload(&self, config: StackConfig) -> Result<(), StackError> {
+    /// [`StackError::Config`] when `config` is invalid (a `root_ca_file` that cannot be read
+    /// or parsed names `agents[i].root_ca_file`) or changes what cannot change without a
+    /// restart (SIP and RTP addresses); the running config then stays.
+    pub fn reload(&self, mut config: StackConfig) -> Result<(), StackError> {
         config.validate()?;
         let old = self.inner.config();
         if old.media != config.media {
@@ -220,6 +226,9 @@ impl Stack {
                     .into(),
             });
         }
+        // Before anything is swapped: a CA file broken since the validation above is
+        // refused here just the same.
+        config.prepare_agent_tls()?;
         self.inner.ua.reload(config.ua())?;
         if let Some(server) = &self.inner.agent_server {
             server.reload(&config);

@@ -18,7 +18,8 @@ use freya_sip::sdp::Capabilities;
 use freya_sip::ua::{Call, Originate};
 
 use super::call::{
-    hangup_event, pump, release_slot, shell_config, start_recording, wait_end, x_headers_of, Ending,
+    hangup_event, pump, release_slot, shell_config, start_recording, wait_end, x_headers_of,
+    Ending, MediaEnd,
 };
 use super::{CallSummary, Inner};
 use crate::event::{CallEvent, EventKind};
@@ -164,7 +165,7 @@ pub(crate) async fn originate(
             .record
             .then(|| start_recording(&inner.config(), &id))
             .flatten();
-        let (ending, answered, recording) = follow(
+        let (ending, answered, media_end) = follow(
             &inner,
             call,
             &id,
@@ -179,7 +180,7 @@ pub(crate) async fn originate(
         .await;
         release_slot(&inner, &pool.name, &id);
         inner.untrack(&id);
-        inner.emit(hangup_event(&id, &ending, answered, recording));
+        inner.emit(hangup_event(&id, &ending, answered, media_end));
     });
     Ok(id)
 }
@@ -196,7 +197,7 @@ async fn follow(
     endpoint: freya_media::relay::MediaEndpoint,
     relay_events: freya_media::relay::RelayEvents,
     record: Option<Box<freya_media::record::CallRecorder>>,
-) -> (Ending, Option<Instant>, Option<String>) {
+) -> (Ending, Option<Instant>, MediaEnd) {
     loop {
         match call.next_event().await {
             Some(DialogEvent::Progress { status, .. }) => {
@@ -227,11 +228,11 @@ async fn follow(
                                 },
                             ),
                             Some(answered),
-                            None,
+                            (None, None),
                         );
                     }
                 };
-                let (ending, recording) = pump(
+                let (ending, media_end) = pump(
                     inner,
                     &mut call,
                     id,
@@ -243,11 +244,11 @@ async fn follow(
                     record,
                 )
                 .await;
-                return (ending, Some(answered), recording);
+                return (ending, Some(answered), media_end);
             }
             Some(DialogEvent::Ended { end, .. }) => {
                 let _ = relay.close().await;
-                return (Ending::from_end(&end), None, None);
+                return (Ending::from_end(&end), None, (None, None));
             }
             Some(_) => {}
             None => {
@@ -260,7 +261,7 @@ async fn follow(
                         by: "system",
                     },
                     None,
-                    None,
+                    (None, None),
                 );
             }
         }

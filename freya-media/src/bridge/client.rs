@@ -5,7 +5,10 @@
 //!
 //! TLS is rustls with the `ring` provider, passed per connection (no process-wide provider
 //! is installed); trusted roots are the Mozilla set from `webpki-roots` plus, optionally, a
-//! private CA given as PEM ([`ClientConfig::with_root_ca_pem`]).
+//! private CA given as PEM ([`ClientConfig::with_root_ca_pem`]). A host that dials the same
+//! agents many times builds those settings once ([`ClientTls`]) and hands the shared copy to
+//! every dial ([`ClientConfig::with_tls`]): building them parses the ~150 Mozilla roots and
+//! the PEM again, which a dial per call should not pay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +31,7 @@ use super::{jambonz, BridgeConfig, BridgeSession, CallMetadata, ProtocolKind};
 ///     .with_header("Authorization", "Bearer s3cret");
 /// assert_eq!(c.connect_timeout.as_secs(), 5);
 /// assert!(c.root_ca_pem.is_none()); // wss:// trusts the webpki-roots (Mozilla) set only
+/// assert!(c.tls.is_none()); // … built at each wss:// dial, unless prepared ones are given
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -48,7 +52,13 @@ pub struct ClientConfig {
     /// (default): webpki-roots only. Ignored for `ws://`. Set it with
     /// [`with_root_ca_pem`](Self::with_root_ca_pem), which checks it; a bad value set
     /// directly makes [`connect`] to a `wss://` URL fail with [`LegError::RootCa`].
+    /// Not used when [`tls`](Self::tls) is set.
     pub root_ca_pem: Option<Vec<u8>>,
+    /// TLS settings built beforehand and shared by every dial that carries them (see
+    /// [`ClientTls`]); `None` (default): each `wss://` dial builds its own from the
+    /// webpki-roots set and `root_ca_pem`. When set, it is the whole trust decision:
+    /// `root_ca_pem` is ignored. Ignored for `ws://`.
+    pub tls: Option<ClientTls>,
 }
 
 impl ClientConfig {
@@ -60,7 +70,24 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             shell: ShellOptions::default(),
             root_ca_pem: None,
+            tls: None,
         }
+    }
+
+    /// Uses `tls`, built once ([`ClientTls::new`]) and shared, for `wss://` dials instead of
+    /// building settings per dial (see [`tls`](Self::tls)).
+    ///
+    /// ```
+    /// use freya_media::bridge::{ClientConfig, ClientTls};
+    /// let tls = ClientTls::new(None)?; // the Mozilla roots, parsed once
+    /// let a = ClientConfig::new("wss://agent.example/ws?slot=0").with_tls(tls.clone());
+    /// let b = ClientConfig::new("wss://agent.example/ws?slot=1").with_tls(tls);
+    /// assert_eq!(a.tls, b.tls); // one shared build
+    /// # Ok::<(), freya_media::bridge::LegError>(())
+    /// ```
+    pub fn with_tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Adds an upgrade header.
@@ -105,25 +132,106 @@ impl ClientConfig {
         Ok(self)
     }
 
-    /// The rustls settings for a `wss://` dial: the ring provider, TLS 1.2 and 1.3,
-    /// webpki-roots plus `root_ca_pem`, no client certificate.
-    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, LegError> {
+    /// The TLS settings of a `wss://` dial: the prepared ones when given, else built now
+    /// from webpki-roots and `root_ca_pem`.
+    fn tls_for_dial(&self) -> Result<Arc<rustls::ClientConfig>, LegError> {
+        match &self.tls {
+            Some(tls) => Ok(Arc::clone(&tls.config)),
+            None => ClientTls::new(self.root_ca_pem.as_deref()).map(|t| t.config),
+        }
+    }
+}
+
+/// The TLS client settings of `wss://` dials (rustls, ring provider, TLS 1.2 and 1.3,
+/// RFC 6455 §3), built once and shared: cloning is an `Arc` increment, and every dial given
+/// a clone ([`ClientConfig::with_tls`]) uses that one build, whatever the number of calls.
+/// Two values are equal when they are the same build.
+///
+/// ```
+/// use freya_media::bridge::{ClientTls, LegError};
+/// let ca = rcgen::generate_simple_self_signed(vec!["agent.internal".to_string()])?;
+/// let tls = ClientTls::new(Some(ca.cert.pem().as_bytes()))?; // Mozilla roots + this CA
+/// assert_eq!(tls, tls.clone());
+/// assert_ne!(tls, ClientTls::new(Some(ca.cert.pem().as_bytes()))?); // another build
+/// assert!(matches!(ClientTls::new(Some(b"not a certificate")), Err(LegError::RootCa { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl ClientTls {
+    /// Settings trusting the webpki-roots (Mozilla) set plus, when given, the CA
+    /// certificate(s) in `root_ca_pem` (PEM text with one or more `CERTIFICATE` sections;
+    /// other sections are skipped), with no client certificate.
+    ///
+    /// # Errors
+    /// [`LegError::RootCa`] as [`ClientConfig::with_root_ca_pem`]; [`LegError::Tls`] when
+    /// rustls refuses the provider (not with ring).
+    pub fn new(root_ca_pem: Option<&[u8]>) -> Result<ClientTls, LegError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(pem) = &self.root_ca_pem {
+        if let Some(pem) = root_ca_pem {
             add_root_ca(&mut roots, pem)?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             // Only a provider lacking every TLS version's cipher suites fails here; ring has all.
-            .map_err(|e| LegError::Connect {
-                url: self.url.clone(),
-                reason: format!("TLS setup: {e}"),
+            .map_err(|e| LegError::Tls {
+                reason: e.to_string(),
             })?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Arc::new(config))
+        Ok(ClientTls {
+            config: Arc::new(config),
+        })
+    }
+
+    /// Settings the host built itself with rustls (a client certificate, its own verifier,
+    /// another provider), used as they are.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use freya_media::bridge::ClientTls;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let config = Arc::new(config);
+    /// let tls = ClientTls::from_rustls(Arc::clone(&config));
+    /// assert!(Arc::ptr_eq(tls.rustls(), &config));
+    /// # Ok::<(), rustls::Error>(())
+    /// ```
+    pub fn from_rustls(config: Arc<rustls::ClientConfig>) -> ClientTls {
+        ClientTls { config }
+    }
+
+    /// The rustls settings themselves.
+    pub fn rustls(&self) -> &Arc<rustls::ClientConfig> {
+        &self.config
+    }
+}
+
+impl PartialEq for ClientTls {
+    /// The same build (one shared `Arc`): rustls settings have no value equality.
+    fn eq(&self, other: &ClientTls) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl Eq for ClientTls {}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // rustls' own Debug lists every root and cipher suite: too long for a log line.
+        f.debug_struct("ClientTls")
+            .field("at", &Arc::as_ptr(&self.config))
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,8 +311,9 @@ fn describe_dial_error(e: &WsError, wss: bool) -> String {
 ///
 /// # Errors
 /// [`LegError::Bridge`] for bad settings; [`LegError::RootCa`] for a `wss://` URL when
-/// `client.root_ca_pem` is not usable PEM; [`LegError::Connect`] for a bad URL or header, a
-/// refused connection, a failed TLS handshake (the reason starts "TLS handshake failed:" and
+/// `client.root_ca_pem` is not usable PEM (and no prepared `client.tls` is given), and
+/// [`LegError::Tls`] if the settings cannot be built then (not with ring);
+/// [`LegError::Connect`] for a bad URL or header, a refused connection, a failed TLS handshake (the reason starts "TLS handshake failed:" and
 /// names rustls' error, e.g. "invalid peer certificate: UnknownIssuer") or a failed
 /// WebSocket handshake; [`LegError::Timeout`] after `connect_timeout`.
 /// Once it returns `Ok`, every later failure ends the leg with
@@ -216,11 +325,12 @@ pub async fn connect(
 ) -> Result<BridgeLeg, LegError> {
     bridge.validate()?;
     let jambonz = bridge.protocol.kind() == ProtocolKind::Jambonz;
-    // Built once per call, shared by the jambonz retry; `ws://` gets no connector, exactly
-    // the plain path it had before TLS existed.
+    // The prepared settings (shared by every dial), else built once for this call and
+    // shared by the jambonz retry; `ws://` gets no connector, exactly the plain path it had
+    // before TLS existed.
     let wss = is_wss(&client.url);
     let tls = if wss {
-        Some(client.tls_config()?)
+        Some(client.tls_for_dial()?)
     } else {
         None
     };

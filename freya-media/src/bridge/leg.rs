@@ -99,6 +99,14 @@ pub enum LegError {
         /// What is wrong, naming the certificate (1-based) or the offending line.
         reason: String,
     },
+    /// The TLS client settings for `wss://` could not be built
+    /// ([`ClientTls::new`](super::ClientTls::new); only a crypto provider without any TLS
+    /// version's cipher suites does this, never the built-in ring one).
+    #[error("TLS client settings: {reason}")]
+    Tls {
+        /// rustls' error.
+        reason: String,
+    },
     /// An operation took too long.
     #[error("{what} timed out after {ms} ms")]
     Timeout {

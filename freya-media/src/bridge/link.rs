@@ -115,6 +115,16 @@ impl Link {
             }
             if s.audio_chunks >= self.audio_capacity {
                 s.input_dropped += 1;
+                let dropped = s.input_dropped;
+                drop(s);
+                // Logged at 1, 2, 4 … drops: a stalled shell drops 50 chunks a second.
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        capacity = self.audio_capacity,
+                        "bridge: the leg's shell is over a second behind, caller audio dropped"
+                    );
+                }
                 return Err(Refused::Full);
             }
             s.audio.extend_from_slice(samples);

@@ -67,7 +67,7 @@ use std::fmt;
 
 use crate::codec::CodecError;
 
-pub use client::{connect, ClientConfig};
+pub use client::{connect, ClientConfig, ClientTls};
 pub use config::{BridgeConfig, Protocol};
 pub use events::{BridgeEvent, BridgeStats, CallerFrame, CloseReason};
 pub use leg::{BridgeLeg, LegError, LegOutput, LegReceiver, LegSender, ShellOptions};

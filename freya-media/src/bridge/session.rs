@@ -392,6 +392,13 @@ impl BridgeSession {
                 let skip = (lag.as_nanos() / FRAME.as_nanos()) as u32;
                 self.next_tick += FRAME * skip;
                 self.stats.late_ticks_skipped += u64::from(skip);
+                tracing::debug!(
+                    call_id = %self.meta.call_id,
+                    skipped = skip,
+                    lag_ms = lag.as_millis() as u64,
+                    total = self.stats.late_ticks_skipped,
+                    "bridge: ran late, 20 ms ticks skipped"
+                );
             }
             let at = self.next_tick;
             self.next_tick += FRAME;
