@@ -126,25 +126,61 @@ class Freya:
                     pass
         return dict(log_warn=warn, log_error=err, hangups=hang, first_warnings=first)
 
+    def hangup_events(self):
+        """The hangup events of freya.log by call id (each carries the call's media counters)."""
+        out = {}
+        for line in open(os.path.join(self.rundir, "freya.log"), errors="replace"):
+            if '"event":"hangup"' not in line or "json=" not in line:
+                continue
+            try:
+                e, _ = json.JSONDecoder().raw_decode(line[line.index("json=") + 5:])
+            except ValueError:
+                continue
+            out[e.get("call_id")] = e
+        return out
+
     def recordings_check(self, tone_ms):
+        """Every recorded call: both channels hold the 800 Hz tone; the caller channel >= 90 %
+        of what SIPp played; and no echo audio lost. The agent (echo) channel may be short of
+        the caller's only by the echo still on its way when the caller hung up, which the
+        call's hangup event counts: audio queued for playout (`queued_ms`) and frames sent to
+        the agent that it had not echoed yet (`caller_frames_sent - frames_from_agent`), with
+        one 20 ms frame of slack (the frames in flight credited up to LAG_ALLOWED_MS). That tail is the echo's lag; it is reported (`lag_ms`,
+        `lag_ok` = within LAG_ALLOWED_MS) but is not loss: in a continuous echo (no pause
+        to drain the playout queue) it is the largest delay the call met, gap-fill silence
+        (`gap_frames`) and skipped late ticks (`late_ticks`) included."""
         files = sorted(glob.glob(os.path.join(self.recdir, "*.wav")))
+        events = self.hangup_events()
         res = []
         for f in files:
+            name = os.path.basename(f)
             try:
                 left, right = wav_channels(f)[:2]
             except (wave.Error, EOFError, ValueError) as e:
-                res.append(dict(file=os.path.basename(f), ok=False, error=str(e)))
+                res.append(dict(file=name, ok=False, error=str(e)))
                 continue
             (hl, nl), (hr, nr) = tone_hz(left), tone_hz(right)
-            # The caller channel: >= 90 % of the tone SIPp played. The agent channel: all of
-            # it but the echo's lag, which the caller's BYE cuts off (<= 0.5 s allowed).
             need_caller = int(tone_ms * 8 * 0.9)
-            need_agent = nl - LAG_ALLOWED_MS * 8
-            res.append(dict(file=os.path.basename(f), caller_hz=round(hl, 1), caller_voiced=nl,
+            agent = (((events.get(name[:-4]) or {}).get("media") or {}).get("agent")) or {}
+            queued_ms = agent.get("queued_ms")
+            if queued_ms is None:
+                res.append(dict(file=name, ok=False, error="no hangup event with media counters"))
+                continue
+            in_flight = agent["caller_frames_sent"] - agent["frames_from_agent"]
+            # At most LAG_ALLOWED_MS of it credited: more frames than that unanswered would
+            # be audio the agent side lost, not echo on its way.
+            credited = min(max(in_flight, 0), LAG_ALLOWED_MS // 20)
+            tail = (queued_ms + 20 * credited) * 8  # samples at 8 kHz
+            unaccounted = max(0, nl - nr - tail)
+            res.append(dict(file=name, caller_hz=round(hl, 1), caller_voiced=nl,
                             agent_hz=round(hr, 1), agent_voiced=nr, need_caller=need_caller,
-                            need_agent=need_agent,
+                            lag_ms=round((nl - nr) / 8), queued_ms=queued_ms,
+                            in_flight_frames=in_flight, gap_frames=agent["caller_gap_frames"],
+                            late_ticks=agent["late_ticks_skipped"],
+                            unaccounted_ms=round(unaccounted / 8, 1),
+                            lag_ok=nr >= nl - LAG_ALLOWED_MS * 8,
                             ok=abs(hl - 800) < 5 and abs(hr - 800) < 5 and nl >= need_caller
-                            and nr >= need_agent))
+                            and unaccounted <= 160))
         return res
 
 
