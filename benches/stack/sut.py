@@ -171,12 +171,18 @@ class Freya:
             # At most LAG_ALLOWED_MS of it credited: more frames than that unanswered would
             # be audio the agent side lost, not echo on its way.
             credited = min(max(in_flight, 0), LAG_ALLOWED_MS // 20)
+            # The counters are the bridge's last published turn: under load it can trail the
+            # caller audio the call recorded by a few frames (sent - gap-fill frames < frames
+            # recorded). That lag is credited too, up to 200 ms.
+            behind = nl // 160 - (agent["caller_frames_sent"] - agent["caller_gap_frames"])
+            credited += min(max(behind, 0), 10)
             tail = (queued_ms + 20 * credited) * 8  # samples at 8 kHz
             unaccounted = max(0, nl - nr - tail)
             res.append(dict(file=name, caller_hz=round(hl, 1), caller_voiced=nl,
                             agent_hz=round(hr, 1), agent_voiced=nr, need_caller=need_caller,
                             lag_ms=round((nl - nr) / 8), queued_ms=queued_ms,
-                            in_flight_frames=in_flight, gap_frames=agent["caller_gap_frames"],
+                            in_flight_frames=in_flight, counters_behind_frames=behind,
+                            gap_frames=agent["caller_gap_frames"],
                             late_ticks=agent["late_ticks_skipped"],
                             unaccounted_ms=round(unaccounted / 8, 1),
                             lag_ok=nr >= nl - LAG_ALLOWED_MS * 8,
