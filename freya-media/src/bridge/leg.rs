@@ -59,9 +59,14 @@ impl Default for ShellOptions {
 impl ShellOptions {
     pub(super) fn ws_config(&self) -> WebSocketConfig {
         // tungstenite's default 128 KiB read buffer is zero-filled, so all of it is
-        // resident: per leg that was ~190 KB of the bridge's memory (BENCHMARKS.md). A
-        // 20 ms media message is ~300 bytes; 4 KiB reads stay cheap and the buffer grows
-        // for a rare large message up to `max_message_size`.
+        // resident: per leg that was ~190 KB of the bridge's memory (BENCHMARKS.md). It
+        // also zero-fills up to this size of free buffer before every read, ready or not,
+        // so the size is what each read costs. A 20 ms media message is ~380 bytes and
+        // pipecat's 40 ms chunks ~600: 1 KiB holds either, and a larger message still
+        // arrives whole (the frame's length is reserved from its header, up to
+        // `max_message_size`), only in more reads. (After a client handshake tungstenite
+        // keeps the handshake's 4 KiB buffer as the read buffer, so the memory stays 4 KiB
+        // on that side; heaptrack, BENCHMARKS.md.)
         //
         // Writes: messages are buffered and written by the flush that ends each batch, so
         // a batch (a late tick's frames, audio that queued while the task waited) is one
@@ -69,7 +74,7 @@ impl ShellOptions {
         WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
-            .read_buffer_size(4 * 1024)
+            .read_buffer_size(1024)
             .write_buffer_size(4 * 1024)
     }
 }

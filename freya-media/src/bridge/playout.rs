@@ -8,6 +8,9 @@ use std::collections::VecDeque;
 
 use super::FRAME_SAMPLES;
 
+/// The queue grows in steps of 100 ms of 8 kHz audio (samples).
+const GROW_STEP: usize = 5 * FRAME_SAMPLES;
+
 /// A marker sits after the sample at absolute position `at` (samples ever queued before it).
 #[derive(Debug)]
 struct Placed<T> {
@@ -50,6 +53,16 @@ impl<T> Playout<T> {
     /// Queues `samples` after everything queued so far; returns how many of the oldest
     /// samples were dropped to stay within `max`.
     pub(super) fn push(&mut self, samples: &[i16]) -> usize {
+        let need = self.samples.len() + samples.len();
+        if need > self.samples.capacity() {
+            // Grown in 100 ms steps up to the bound, not doubled: the queue's level is the
+            // largest delay the agent's audio met (it only drains at the agent's pauses), and
+            // doubling would keep up to twice that resident per leg. At most max/GROW_STEP
+            // reallocations of at most `max` samples each, so growth stays linear.
+            let cap = need.div_ceil(GROW_STEP) * GROW_STEP;
+            let cap = cap.min(self.max + samples.len()).max(need);
+            self.samples.reserve_exact(cap - self.samples.len());
+        }
         self.samples.extend(samples.iter().copied());
         self.pushed += samples.len() as u64;
         let over = self.samples.len().saturating_sub(self.max);
@@ -98,8 +111,23 @@ impl<T> Playout<T> {
         self.held_partial = false;
         if self.samples.is_empty() {
             self.release_partial = false;
+            self.release_memory();
         }
         take
+    }
+
+    /// Frees an emptied queue that grew past two steps (an utterance sent ahead of real
+    /// time): the next utterance grows it again, and a leg between utterances holds none.
+    fn release_memory(&mut self) {
+        if self.samples.capacity() > 2 * GROW_STEP {
+            self.samples = VecDeque::new();
+        }
+    }
+
+    /// Samples the queue can hold without reallocating (for the memory tests).
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.samples.capacity()
     }
 
     /// The next marker whose audio has all played (or been dropped), in order.
@@ -116,6 +144,7 @@ impl<T> Playout<T> {
     pub(super) fn clear(&mut self) -> (usize, Vec<T>) {
         let dropped = self.samples.len();
         self.samples.clear();
+        self.release_memory();
         self.played = self.pushed;
         self.held_partial = false;
         self.release_partial = false;
@@ -227,6 +256,45 @@ mod tests {
             Some(3),
             "a mark on an empty queue is reached at once"
         );
+    }
+
+    #[test]
+    fn growth_follows_the_level_in_steps_and_an_emptied_queue_is_freed() {
+        // 1 s bound (8,000 samples). A level of 2,500 samples (312 ms) holds 3,200 (the
+        // next 100 ms step), where doubling would hold 4,096.
+        let mut p: Playout<u8> = Playout::new(8000);
+        assert_eq!(p.capacity(), 0, "no memory before the agent speaks");
+        for _ in 0..15 {
+            p.push(&[1; 160]);
+        }
+        p.push(&[1; 100]);
+        assert_eq!(p.len(), 2500);
+        assert!(
+            p.capacity() >= 2500 && p.capacity() < 2500 + GROW_STEP,
+            "{}",
+            p.capacity()
+        );
+        // Held within the bound plus one push at any level.
+        for _ in 0..100 {
+            p.push(&[2; 320]);
+        }
+        assert_eq!(p.len(), 8000);
+        assert!(p.capacity() <= 8000 + GROW_STEP, "{}", p.capacity());
+        // Drained: the memory goes back.
+        let mut out = [0i16; FRAME_SAMPLES];
+        while p.take_frame(&mut out) > 0 {}
+        assert_eq!(p.len(), 0);
+        assert_eq!(p.capacity(), 0);
+        // A small level keeps its one step (no churn at 20-40 ms of lead).
+        p.push(&[3; 320]);
+        assert_eq!(p.take_frame(&mut out), 160);
+        assert_eq!(p.take_frame(&mut out), 160);
+        assert!(p.capacity() > 0 && p.capacity() <= GROW_STEP);
+        // Barge-in frees a grown queue too.
+        p.push(&[4; 4000]);
+        let (dropped, _) = p.clear();
+        assert_eq!(dropped, 4000);
+        assert_eq!(p.capacity(), 0);
     }
 
     #[test]
