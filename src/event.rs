@@ -312,6 +312,9 @@ pub struct AgentMediaStats {
     pub input_dropped_frames: u64,
     /// DTMF digits sent to the agent.
     pub dtmf_sent: u64,
+    /// DTMF digits the bridge refused (its control queue full behind a stalled leg): the
+    /// `dtmf` event was still emitted, the agent never got the digit.
+    pub dtmf_refused: u64,
     /// Data messages received from the agent.
     pub messages_received: u64,
     /// Agent messages refused (bad JSON, missing fields, limits).

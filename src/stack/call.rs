@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use freya_media::bridge::{
-    BridgeEvent, CallMetadata, Direction as BridgeDirection, LegOutput, LegReceiver, LegSender,
+    BridgeEvent, CallMetadata, Direction as BridgeDirection, LegError, LegOutput, LegReceiver,
+    LegSender,
 };
 use freya_media::record::{CallRecorder, Side};
 use freya_media::relay::{
@@ -465,7 +466,7 @@ pub(crate) async fn pump(
                     let _ = agent_tx.send_audio(&pcm);
                     record_rtp(&mut recorder, id, now, &p, &pcm);
                 }
-                forward_dtmf(inner, id, &agent_tx, &mut media, now);
+                forward_dtmf(inner, id, &agent_tx, &mut media, now, &mut counted);
             }
             out = agent_rx.recv() => match out {
                 Some(LegOutput::Frame(f)) => {
@@ -494,7 +495,7 @@ pub(crate) async fn pump(
             },
             ev = call.next_event() => match ev {
                 Some(DialogEvent::Dtmf { dtmf, .. }) => {
-                    let _ = agent_tx.send_dtmf(dtmf.digit, dtmf.duration_ms.unwrap_or(100));
+                    pass_dtmf(id, &agent_tx, dtmf.digit, dtmf.duration_ms.unwrap_or(100), &mut counted);
                     inner.emit(CallEvent::new(id, EventKind::Dtmf { digit: dtmf.digit.to_string(), via: "info".into() }));
                 }
                 Some(DialogEvent::MediaUpdated { media: m, by, .. }) => {
@@ -520,7 +521,7 @@ pub(crate) async fn pump(
                     break end.map_or_else(|| system(408, "Request Timeout", Q850::RECOVERY_ON_TIMER_EXPIRY), |e| Ending { by: "system", ..Ending::from_end(&e) });
                 }
             }
-            _ = dtmf_wait(dtmf_due) => forward_dtmf(inner, id, &agent_tx, &mut media, Instant::now()),
+            _ = dtmf_wait(dtmf_due) => forward_dtmf(inner, id, &agent_tx, &mut media, Instant::now(), &mut counted),
         }
     };
     drop(to_caller);
@@ -547,10 +548,11 @@ fn forward_dtmf(
     agent_tx: &LegSender,
     media: &mut CallMedia,
     now: Instant,
+    counted: &mut PumpCounters,
 ) {
     while let Some(d) = media.poll_dtmf(now) {
         if let Some(digit) = d.code.to_char() {
-            let _ = agent_tx.send_dtmf(digit, d.duration_ms);
+            pass_dtmf(id, agent_tx, digit, d.duration_ms, counted);
             inner.emit(CallEvent::new(
                 id,
                 EventKind::Dtmf {
@@ -558,6 +560,19 @@ fn forward_dtmf(
                     via: "rfc4733".into(),
                 },
             ));
+        }
+    }
+}
+
+/// Hands one digit to the agent's bridge; a refusal (its control queue full behind a
+/// stalled leg) is counted for the hangup event and logged. A leg already closed is not
+/// counted: the call is ending.
+fn pass_dtmf(id: &str, agent_tx: &LegSender, digit: char, ms: u32, counted: &mut PumpCounters) {
+    match agent_tx.send_dtmf(digit, ms) {
+        Ok(()) | Err(LegError::Closed) => {}
+        Err(error) => {
+            counted.dtmf_refused += 1;
+            tracing::warn!(call_id = id, %digit, %error, refused = counted.dtmf_refused, "stack: DTMF not passed to the agent");
         }
     }
 }

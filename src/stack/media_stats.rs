@@ -20,6 +20,8 @@ pub(crate) struct PumpCounters {
     pub(crate) endpoint_full: u64,
     /// RTP packets from the peer with a payload type the SDP did not agree.
     pub(crate) foreign_payload: u64,
+    /// DTMF digits (RFC 4733 or SIP INFO) the bridge refused to take.
+    pub(crate) dtmf_refused: u64,
 }
 
 /// Which role the SIP peer of an agent call has: `caller` (inbound) or `callee` (originate).
@@ -72,16 +74,17 @@ pub(crate) fn rtp_leg(report: &LegReport) -> RtpLegStats {
 }
 
 /// The bridge's counters as the event reports them (queue depths in ms).
-pub(crate) fn agent(bridge: &BridgeStats, frames_from_agent: u64) -> AgentMediaStats {
+pub(crate) fn agent(bridge: &BridgeStats, pump: &PumpCounters) -> AgentMediaStats {
     AgentMediaStats {
         caller_frames_sent: bridge.caller_frames_sent,
         caller_gap_frames: bridge.caller_gap_frames,
         input_dropped_frames: bridge.input_dropped_frames,
         dtmf_sent: bridge.dtmf_sent,
+        dtmf_refused: pump.dtmf_refused,
         messages_received: bridge.messages_received,
         rejected_messages: bridge.rejected_messages,
         agent_samples_received: bridge.agent_samples_received,
-        frames_from_agent,
+        frames_from_agent: pump.frames_from_agent,
         frames_played: bridge.frames_played,
         silent_ticks: bridge.silent_ticks,
         late_ticks_skipped: bridge.late_ticks_skipped,
@@ -117,7 +120,7 @@ pub(crate) fn agent_call(
     CallMediaStats {
         caller,
         callee,
-        agent: Some(agent(bridge, pump.frames_from_agent)),
+        agent: Some(agent(bridge, pump)),
         send_errors: relay.map_or(0, |r| r.io.send_errors),
         recv_errors: relay.map_or(0, |r| r.io.recv_errors),
         oversize: relay.map_or(0, |r| r.io.oversize),
@@ -249,6 +252,7 @@ mod tests {
             frames_from_agent: 49,
             endpoint_full: 4,
             foreign_payload: 5,
+            dtmf_refused: 1,
         };
         let m = agent_call(Some(&stats), PeerRole::Callee, &bridge, &pump);
         assert!(m.caller.is_none());
@@ -264,6 +268,7 @@ mod tests {
         );
         let a = m.agent.unwrap();
         assert_eq!((a.caller_frames_sent, a.frames_from_agent), (49, 49));
+        assert_eq!(a.dtmf_refused, 1);
         assert_eq!(
             (a.frames_played, a.silent_ticks, a.late_ticks_skipped),
             (40, 9, 3)
