@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | `GET /calls` | live calls ([`CallSummary`](crate::stack::CallSummary)) |
 //! | `POST /calls` | originate ([`OriginateRequest`](crate::stack::OriginateRequest) JSON) → `201 {"call_id"}` |
+//! | `DELETE /calls/{id}[?q850_cause=N]` | hang a live call up ([`Stack::hangup`]) → `202`, `404` unknown |
 //! | `GET /slots` | each agent pool's slots: the call on each, `null` when idle |
 //! | `GET /endpoints` | trunks, user endpoints, registrations |
 //! | `POST /reload` | re-read the configuration (as SIGHUP does) |
@@ -14,7 +15,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -56,6 +57,7 @@ pub async fn serve(
     let addr = listener.local_addr().unwrap_or(listen);
     let app = Router::new()
         .route("/calls", get(calls).post(originate))
+        .route("/calls/{id}", axum::routing::delete(hangup))
         .route("/slots", get(slots))
         .route("/endpoints", get(endpoints))
         .route("/reload", post(reload_handler))
@@ -124,11 +126,48 @@ async fn originate(
         Ok(call_id) => (StatusCode::CREATED, Json(json!({"call_id": call_id}))).into_response(),
         Err(e) => {
             let status = match e {
-                StackError::Busy { .. } | StackError::Media(_) => StatusCode::SERVICE_UNAVAILABLE,
+                StackError::Busy { .. } | StackError::Media(_) | StackError::Draining => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             (status, Json(json!({"error": e.to_string()}))).into_response()
         }
+    }
+}
+
+/// `DELETE /calls/{id}[?q850_cause=N]`: hangs a live call up (ARI's `DELETE /channels/{id}`).
+#[derive(serde::Deserialize)]
+struct HangupQuery {
+    q850_cause: Option<u16>,
+}
+
+async fn hangup(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HangupQuery>,
+) -> Response {
+    if let Some(r) = refused(&api, &headers) {
+        return r;
+    }
+    if let Some(c) = q.q850_cause.filter(|c| !(1..=127).contains(c)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("q850_cause {c} is outside 1-127")})),
+        )
+            .into_response();
+    }
+    match api.stack.hangup(&id, q.q850_cause) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({"call_id": id}))).into_response(),
+        Err(e @ StackError::NoSuchCall { .. }) => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 

@@ -40,4 +40,13 @@ pub enum StackError {
     /// The stack has shut down.
     #[error("the stack has shut down")]
     Closed,
+    /// The stack is draining for a shutdown: it takes no new calls.
+    #[error("the stack is shutting down and takes no new calls")]
+    Draining,
+    /// No live call has this freya call UUID.
+    #[error("no live call {call_id:?}")]
+    NoSuchCall {
+        /// The call UUID asked for.
+        call_id: String,
+    },
 }

@@ -7,6 +7,7 @@
 //! freya-stack --print-default-config  print the embedded config, as a starting point
 //! freya-stack ctl [--config FILE] reload
 //! freya-stack ctl [--config FILE] show endpoints|calls|slots
+//! freya-stack ctl [--config FILE] hangup CALL_UUID
 //! ```
 //! `ctl` talks to the control API named in the config (`[control] listen`), with the
 //! token from `FREYA_TOKEN` or the config. Logs (one JSON line per call event among them)
@@ -25,7 +26,7 @@ use freya::StackError;
 
 const USAGE: &str =
     "usage:\n  freya-stack [--config FILE]\n  freya-stack --print-default-config\n  \
-    freya-stack ctl [--config FILE] reload | show endpoints|calls|slots";
+    freya-stack ctl [--config FILE] reload | show endpoints|calls|slots | hangup CALL_UUID";
 
 fn load(path: &Option<PathBuf>) -> Result<StackConfig, StackError> {
     match path {
@@ -53,6 +54,7 @@ fn load(path: &Option<PathBuf>) -> Result<StackConfig, StackError> {
 async fn run(path: Option<PathBuf>) -> Result<(), StackError> {
     let config = load(&path)?;
     let control = config.control.listen;
+    let grace = Duration::from_secs(config.control.shutdown_grace_s);
     let token = config.control_token();
     let stack = Stack::start(config).await?;
     let reloader: freya::api::Reloader = {
@@ -80,18 +82,48 @@ async fn run(path: Option<PathBuf>) -> Result<(), StackError> {
             source,
         },
     )?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| StackError::Io {
+            what: "installing the SIGTERM handler".into(),
+            source,
+        })?;
     loop {
+        let signal = tokio::select! {
+            _ = hup.recv() => {
+                match reloader() {
+                    Ok(()) => tracing::info!("freya-stack: SIGHUP: configuration reloaded"),
+                    Err(e) => tracing::error!(error = %e, "freya-stack: SIGHUP: reload refused; the running configuration stays"),
+                }
+                continue;
+            }
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        // A container stop must not cut live calls mid-sentence: refuse new ones, let the
+        // live ones finish within the grace, then hang up the rest with a BYE (not a
+        // vanished peer). A second signal ends the wait.
+        tracing::info!(
+            signal,
+            grace_s = grace.as_secs(),
+            "freya-stack: stopping: new calls refused, live calls may finish"
+        );
         tokio::select! {
-            _ = hup.recv() => match reloader() {
-                Ok(()) => tracing::info!("freya-stack: SIGHUP: configuration reloaded"),
-                Err(e) => tracing::error!(error = %e, "freya-stack: SIGHUP: reload refused; the running configuration stays"),
-            },
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("freya-stack: interrupted; stopping");
-                stack.shutdown().await;
-                return Ok(());
+            hung_up = stack.drain(grace) => tracing::info!(hung_up, "freya-stack: drained"),
+            _ = second_signal(&mut term) => {
+                tracing::warn!("freya-stack: second signal: hanging up every call now");
+                stack.drain(Duration::ZERO).await;
             }
         }
+        stack.shutdown().await;
+        return Ok(());
+    }
+}
+
+/// The next SIGINT or SIGTERM.
+async fn second_signal(term: &mut tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
@@ -143,17 +175,23 @@ fn ctl(path: Option<PathBuf>, args: &[String]) -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["reload"] => ("POST", "/reload"),
-        ["show", "endpoints"] => ("GET", "/endpoints"),
-        ["show", "calls"] => ("GET", "/calls"),
-        ["show", "slots"] => ("GET", "/slots"),
+        ["reload"] => ("POST", "/reload".to_owned()),
+        ["show", "endpoints"] => ("GET", "/endpoints".to_owned()),
+        ["show", "calls"] => ("GET", "/calls".to_owned()),
+        ["show", "slots"] => ("GET", "/slots".to_owned()),
+        // A call UUID is hex digits and dashes: nothing to escape in the path.
+        ["hangup", id]
+            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') =>
+        {
+            ("DELETE", format!("/calls/{id}"))
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match http(addr, method, p, token.as_deref()) {
-        Ok((200, body)) => {
+    match http(addr, method, &p, token.as_deref()) {
+        Ok((200 | 202, body)) => {
             println!("{}", body.trim());
             ExitCode::SUCCESS
         }

@@ -165,6 +165,16 @@ pub struct ControlConfig {
     /// An environment variable holding the token (read at load time).
     #[serde(default)]
     pub token_env: Option<String>,
+    /// On SIGTERM or Ctrl-C (a container stop), how long live calls may go on while new
+    /// ones are refused, in seconds, before those still up are hung up (BYE with
+    /// `Reason: Q.850;cause=41`); default 8, under Docker's 10 s stop timeout. A second
+    /// signal cuts the wait short. See `Stack::drain`.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_s: u64,
+}
+
+fn default_shutdown_grace() -> u64 {
+    8
 }
 
 fn default_control() -> Option<SocketAddr> {
@@ -177,6 +187,7 @@ impl Default for ControlConfig {
             listen: default_control(),
             token: None,
             token_env: None,
+            shutdown_grace_s: default_shutdown_grace(),
         }
     }
 }

@@ -148,6 +148,19 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         workflow_id: workflow_id.as_deref(),
     };
     let chosen: Option<Route> = route(&config.routes, &facts).cloned();
+    if inner.is_draining() {
+        // A graceful shutdown is under way (`Stack::drain`): the carrier retries elsewhere.
+        tracing::info!(call_id = id, "stack: draining for shutdown, call refused");
+        refuse(
+            &inner,
+            &call,
+            &id,
+            503,
+            "Service Unavailable",
+            Q850::new(41),
+        );
+        return;
+    }
     inner.emit(CallEvent::new(
         &id,
         EventKind::Started {
@@ -173,6 +186,7 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         );
         return;
     };
+    inner.controllable(&id, call.control());
     if chosen.uri.is_some() {
         inner.track(CallSummary {
             call_id: id.clone(),
@@ -198,6 +212,7 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
         .and_then(|p| config.agents.iter().find(|a| &a.name == p))
         .cloned()
     else {
+        inner.untrack(&id);
         refuse(
             &inner,
             &call,

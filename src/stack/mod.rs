@@ -17,13 +17,15 @@ pub use outbound::OriginateRequest;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use freya_media::relay::{PortPool, SharedPortPool};
-use freya_sip::ua::{IncomingCalls, UserAgent};
+use freya_sip::dialog::Q850;
+use freya_sip::ua::{CallControl, IncomingCalls, UserAgent};
 
 use crate::config::StackConfig;
 use crate::event::{CallEvent, EventKind};
@@ -64,6 +66,10 @@ pub(crate) struct Inner {
     pub(crate) ports: SharedPortPool,
     pools: Mutex<HashMap<String, SlotPool>>,
     calls: Mutex<HashMap<String, CallSummary>>,
+    /// What can hang each tracked call up from outside its task (API, shutdown).
+    controls: Mutex<HashMap<String, CallControl>>,
+    /// Set by [`Stack::drain`]: new calls are refused.
+    pub(crate) draining: AtomicBool,
     events: broadcast::Sender<CallEvent>,
     /// Wakes calls waiting for a slot.
     pub(crate) slot_freed: tokio::sync::Notify,
@@ -113,6 +119,16 @@ impl Inner {
 
     pub(crate) fn untrack(&self, call_id: &str) {
         lock(&self.calls).remove(call_id);
+        lock(&self.controls).remove(call_id);
+    }
+
+    /// Lets the API and a shutdown hang the call up (until [`Inner::untrack`]).
+    pub(crate) fn controllable(&self, call_id: &str, control: CallControl) {
+        lock(&self.controls).insert(call_id.to_owned(), control);
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 }
 
@@ -174,6 +190,8 @@ impl Stack {
             ports: SharedPortPool::new(ports),
             pools: Mutex::new(pools),
             calls: Mutex::new(HashMap::new()),
+            controls: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
             events,
             slot_freed: tokio::sync::Notify::new(),
             agent_server,
@@ -283,6 +301,72 @@ impl Stack {
     /// Stops taking calls and closes the SIP sockets.
     pub async fn shutdown(&self) {
         self.inner.ua.shutdown().await;
+    }
+
+    /// Hangs up live call `call_id` (a freya call UUID) as the control API's
+    /// `DELETE /calls/{id}` does: CANCEL before an answer of an originated call, a
+    /// rejection of an unanswered inbound one, BYE after (RFC 3261 §15), each with
+    /// `Reason: Q.850;cause=N` (`q850_cause`, default 16 normal clearing). The call's
+    /// hangup event follows as for any local hang-up.
+    ///
+    /// # Errors
+    /// [`StackError::NoSuchCall`] for an unknown or already ended call.
+    pub fn hangup(&self, call_id: &str, q850_cause: Option<u16>) -> Result<(), StackError> {
+        let control = lock(&self.inner.controls).get(call_id).cloned();
+        let Some(control) = control else {
+            return Err(StackError::NoSuchCall {
+                call_id: call_id.to_owned(),
+            });
+        };
+        control
+            .hangup(Some(Q850::new(q850_cause.unwrap_or(16))))
+            .map_err(|e| match e {
+                freya_sip::ua::UaError::Dialog(_) => StackError::NoSuchCall {
+                    call_id: call_id.to_owned(),
+                },
+                other => StackError::Sip(other),
+            })
+    }
+
+    /// A graceful stop, for SIGTERM/Ctrl-C (a container restart): new calls are refused
+    /// from now on (inbound: 503 with `Reason: Q.850;cause=41`; originate:
+    /// [`StackError::Draining`]), live calls may go on for up to `grace` (their parties
+    /// hang up as usual), then those still up are hung up with cause 41 (BYE or CANCEL),
+    /// and the stack waits up to 2 s for their hangup events before returning. Call
+    /// [`Stack::shutdown`] afterwards to close the sockets. Returns how many calls were
+    /// still up at the end of `grace` (and were hung up).
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.inner.draining.store(true, Ordering::Release);
+        let live = || lock(&self.inner.calls).len();
+        tracing::info!(
+            live = live(),
+            grace_s = grace.as_secs_f64(),
+            "stack: draining: new calls refused, live calls may finish"
+        );
+        let deadline = tokio::time::Instant::now() + grace;
+        while live() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let left: Vec<(String, CallControl)> = lock(&self.inner.controls)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (id, control) in &left {
+            if let Err(error) = control.hangup(Some(Q850::new(41))) {
+                tracing::debug!(call_id = id, %error, "stack: drain: call already ending");
+            }
+        }
+        if !left.is_empty() {
+            tracing::warn!(
+                hung_up = left.len(),
+                "stack: drain: grace over, live calls hung up"
+            );
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while live() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        left.len()
     }
 }
 

@@ -63,6 +63,9 @@ pub(crate) async fn originate(
     inner: Arc<Inner>,
     req: OriginateRequest,
 ) -> Result<String, StackError> {
+    if inner.is_draining() {
+        return Err(StackError::Draining);
+    }
     let config = inner.config();
     let pool = match &req.agents {
         Some(name) => config.agents.iter().find(|a| &a.name == name),
@@ -141,6 +144,7 @@ pub(crate) async fn originate(
             connect: dial_in_url(&inner, &pool, &id),
         },
     ));
+    inner.controllable(&id, call.control());
     inner.track(CallSummary {
         call_id: id.clone(),
         direction: "outbound".into(),

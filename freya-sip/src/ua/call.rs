@@ -161,15 +161,16 @@ impl Call {
         &self,
         f: impl FnOnce(&mut crate::dialog::DialogLayer, SessionId) -> Result<T, DialogError>,
     ) -> Result<T, UaError> {
-        if self.shared.is_closed() {
-            return Err(UaError::Closed);
+        with_session(&self.shared, self.info.session, f)
+    }
+
+    /// A handle that can hang this call up from elsewhere (a control API, a shutdown)
+    /// while this [`Call`] stays with the task that runs it; see [`CallControl`].
+    pub fn control(&self) -> CallControl {
+        CallControl {
+            shared: self.shared.clone(),
+            session: self.info.session,
         }
-        let r = {
-            let mut core = self.shared.lock();
-            f(&mut core.layer, self.info.session)
-        };
-        self.shared.wake.notify_one();
-        Ok(r?)
     }
 
     /// Sends `180 Ringing` (inbound calls).
@@ -280,5 +281,62 @@ impl Drop for Call {
             let _ = self.shared.dropped.send(self.info.session);
             self.shared.wake.notify_one();
         }
+    }
+}
+
+/// Runs `f` on the dialog layer for `session` and wakes the UA's driver to send what it
+/// queued.
+fn with_session<T>(
+    shared: &Shared,
+    session: SessionId,
+    f: impl FnOnce(&mut crate::dialog::DialogLayer, SessionId) -> Result<T, DialogError>,
+) -> Result<T, UaError> {
+    if shared.is_closed() {
+        return Err(UaError::Closed);
+    }
+    let r = {
+        let mut core = shared.lock();
+        f(&mut core.layer, session)
+    };
+    shared.wake.notify_one();
+    Ok(r?)
+}
+
+/// Hangs up a call from outside the task that owns its [`Call`]: the control API's
+/// `DELETE /calls/{id}`, a graceful shutdown. What follows is what [`Call::hangup`]
+/// does (CANCEL, rejection or BYE, with `Reason: Q.850`, RFC 3326); the owning task sees
+/// the call end through its events as for any local hang-up. Cheap to clone.
+///
+/// ```no_run
+/// # async fn f(call: freya_sip::ua::Call) {
+/// let control = call.control();
+/// // ... later, from another task:
+/// let _ = control.hangup(Some(freya_sip::dialog::Q850::new(16)));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct CallControl {
+    shared: Arc<Shared>,
+    session: SessionId,
+}
+
+impl std::fmt::Debug for CallControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallControl")
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+impl CallControl {
+    /// Hangs the call up with `Reason: Q.850;cause=N` (`cause`, default 16 normal clearing).
+    ///
+    /// # Errors
+    /// [`UaError::Dialog`] with [`DialogError::NoSuchSession`] once the call has ended;
+    /// [`UaError::Closed`] after the UA shut down.
+    pub fn hangup(&self, cause: Option<Q850>) -> Result<(), UaError> {
+        with_session(&self.shared, self.session, |l, id| {
+            l.hangup(now(), id, cause)
+        })
     }
 }

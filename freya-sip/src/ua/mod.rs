@@ -27,7 +27,7 @@ mod register;
 mod stats;
 
 pub use agent::{IncomingCalls, Originate, UserAgent};
-pub use call::{Call, CallInfo};
+pub use call::{Call, CallControl, CallInfo};
 pub use config::{
     AuthConfig, DtmfMode, EndpointConfig, IdentifyBy, RegistrationConfig, TrunkConfig,
     TrunkTransport, UaConfig, UnknownSource,
