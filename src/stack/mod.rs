@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use freya_media::relay::{PortPool, SharedPortPool};
-use freya_sip::dialog::Q850;
+use freya_sip::dialog::{DialogError, Q850};
 use freya_sip::ua::{CallControl, IncomingCalls, UserAgent};
 
 use crate::config::StackConfig;
@@ -321,9 +321,12 @@ impl Stack {
         control
             .hangup(Some(Q850::new(q850_cause.unwrap_or(16))))
             .map_err(|e| match e {
-                freya_sip::ua::UaError::Dialog(_) => StackError::NoSuchCall {
-                    call_id: call_id.to_owned(),
-                },
+                // Ended between the lookup and the hang-up: as unknown as a call never seen.
+                freya_sip::ua::UaError::Dialog(DialogError::NoSuchSession(_)) => {
+                    StackError::NoSuchCall {
+                        call_id: call_id.to_owned(),
+                    }
+                }
                 other => StackError::Sip(other),
             })
     }

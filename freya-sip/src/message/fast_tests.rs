@@ -7,9 +7,7 @@
 use bytes::Bytes;
 
 use super::addr::{Contact, NameAddr};
-use super::parse::{
-    index_with, index_with_slow, parse_with, parse_with_slow, Framing, Limits, Parser,
-};
+use super::parse::{index_with, parse_with, slow_path, Framing, Limits, Parser};
 use super::quick;
 use super::scalar::CSeq;
 use super::uri::Uri;
@@ -168,7 +166,7 @@ fn mutate(rng: &mut Rng, m: &[u8]) -> Vec<u8> {
 
 fn same_as_slow(data: &[u8], limits: &Limits, framing: Framing) {
     let fast = parse_with(Bytes::copy_from_slice(data), limits, framing);
-    let slow = parse_with_slow(Bytes::copy_from_slice(data), limits, framing);
+    let slow = slow_path(Bytes::copy_from_slice(data), limits, framing, true);
     assert_eq!(
         fast,
         slow,
@@ -184,7 +182,7 @@ fn same_as_slow(data: &[u8], limits: &Limits, framing: Framing) {
         ),
         (
             "slow",
-            index_with_slow(Bytes::copy_from_slice(data), limits, framing),
+            slow_path(Bytes::copy_from_slice(data), limits, framing, false),
         ),
     ] {
         assert_eq!(
@@ -238,7 +236,7 @@ fn fast_path_equals_byte_by_byte_path_on_seeds_and_mutations() {
             same_as_slow(&m, &limits, Framing::Datagram);
             total += 1;
             accepted +=
-                usize::from(parse_with_slow(Bytes::from(m), &limits, Framing::Datagram).is_ok());
+                usize::from(slow_path(Bytes::from(m), &limits, Framing::Datagram, true).is_ok());
         }
     }
     // The mutations must exercise both outcomes.
@@ -284,7 +282,12 @@ fn header_names_fold_case_exactly() {
 fn seed_values() -> Vec<(HeaderKind, Vec<u8>)> {
     let mut out = Vec::new();
     for seed in seeds() {
-        if let Ok(m) = parse_with_slow(Bytes::from(seed), &Limits::default(), Framing::Datagram) {
+        if let Ok(m) = slow_path(
+            Bytes::from(seed),
+            &Limits::default(),
+            Framing::Datagram,
+            true,
+        ) {
             for h in m.headers() {
                 out.push((h.kind(), h.value().as_bytes().to_vec()));
             }

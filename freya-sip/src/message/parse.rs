@@ -125,24 +125,16 @@ pub fn index_with(data: Bytes, limits: &Limits, framing: Framing) -> Result<Mess
     parse_impl(data, limits, framing, true, false)
 }
 
-/// [`parse_with`] on the byte-by-byte path only, for tests comparing it with the fast path.
+/// [`parse_with`] (`check`) or [`index_with`] on the byte-by-byte path only, for tests
+/// comparing it with the fast path.
 #[cfg(test)]
-pub(super) fn parse_with_slow(
+pub(super) fn slow_path(
     data: Bytes,
     limits: &Limits,
     framing: Framing,
+    check: bool,
 ) -> Result<Message, ParseError> {
-    parse_impl(data, limits, framing, false, true)
-}
-
-/// [`index_with`] on the byte-by-byte path only.
-#[cfg(test)]
-pub(super) fn index_with_slow(
-    data: Bytes,
-    limits: &Limits,
-    framing: Framing,
-) -> Result<Message, ParseError> {
-    parse_impl(data, limits, framing, false, false)
+    parse_impl(data, limits, framing, false, check)
 }
 
 #[inline(always)]
