@@ -406,3 +406,81 @@ async fn the_echo_agent_waits_for_the_close_reply() {
     let end = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
     assert!(matches!(end, Ok(None)), "{end:?}");
 }
+
+/// A frame sink gets every caller-bound frame in the leg's own task: the frames queued
+/// before it was installed first, then one per 20 ms slot, in slot order, with the echoed
+/// 1 kHz tone in them; `recv` then delivers events only (here the close).
+#[tokio::test]
+async fn a_frame_sink_takes_every_frame_in_the_legs_task() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let (url, _notes) = echo_agent().await;
+    let leg = connect(
+        &ClientConfig::new(&url),
+        BridgeConfig::twilio(),
+        test_metadata("sink-1"),
+    )
+    .await
+    .unwrap();
+    let (sender, mut rx) = split(leg);
+    let caller = spawn_caller(sender.clone(), 100);
+    // Let frames queue (silence, then the echo) before the sink exists.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let frames: Arc<Mutex<Vec<(Instant, [i16; 160])>>> = Arc::default();
+    let taken = frames.clone();
+    rx.set_frame_sink(Box::new(move |f: &freya_media::bridge::CallerFrame| {
+        taken.lock().unwrap().push((f.at, f.samples));
+    }));
+    let handed_over = frames.lock().unwrap().len();
+    assert!(
+        handed_over >= 5,
+        "the queued frames go to the sink at once: {handed_over}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while frames
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| frame_has(s, 1000.0))
+        .count()
+        < 60
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the echoed tone did not reach the sink"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sender.hangup().unwrap();
+    let mut others = Vec::new();
+    while let Some(out) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+    {
+        others.push(out);
+    }
+    caller.abort();
+    assert!(
+        !others.iter().any(|o| matches!(o, LegOutput::Frame(_))),
+        "no frame bypasses the sink"
+    );
+    assert!(matches!(
+        others.last(),
+        Some(LegOutput::Event(BridgeEvent::Closed { .. }))
+    ));
+    let frames = frames.lock().unwrap();
+    for pair in frames.windows(2) {
+        assert_eq!(
+            pair[1].0 - pair[0].0,
+            Duration::from_millis(20),
+            "one frame per 20 ms slot, in order"
+        );
+    }
+    let echoed: Vec<i16> = frames
+        .iter()
+        .filter(|(_, s)| frame_has(s, 1000.0))
+        .flat_map(|(_, s)| s.to_vec())
+        .collect();
+    let hz = zero_crossing_hz(&echoed[320..echoed.len() - 320]);
+    assert!((hz - 1000.0).abs() < 15.0, "echoed tone at {hz:.1} Hz");
+}

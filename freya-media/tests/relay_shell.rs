@@ -594,4 +594,87 @@ mod relay {
         let stats = relay.close().await.unwrap();
         assert_eq!(stats.leg(LegId::B).counters.rtcp_out, 1);
     }
+
+    /// An RTP sink takes the peer's audio in the relay's task: the packets queued before it
+    /// was installed first (in order), then every new one; what it refuses (here RFC 4733
+    /// telephone-events, payload type 101) still comes out of `recv`, in order; the sink is
+    /// dropped when the relay ends.
+    #[tokio::test]
+    async fn an_rtp_sink_takes_the_audio_and_leaves_the_rest_queued() {
+        use std::sync::{Arc, Mutex};
+        let pool = pool(42_080, 2);
+        let (a, a_addr) = peer().await;
+        let (relay, mut endpoint, _events) =
+            spawn_endpoint(&pool, config(), LegSetup::new(RemoteMedia::new(a_addr))).unwrap();
+        let relay_a = relay.local(LegId::A).unwrap();
+        let frames = tone(1000.0, 1.0);
+        let sent = send_frames(&a, relay_a.rtp, 0xA, 0, &frames[..10]).await;
+        let first = within("the first packet", endpoint.recv()).await.unwrap();
+        assert_eq!(first.bytes(), &sent[0]);
+        // The other nine reach the queue (loopback: well within this).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let taken: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+        let sink_side = taken.clone();
+        endpoint.set_rtp_sink(Box::new(move |p: &RtpPacket| {
+            if p.payload_type() != 0 {
+                return false;
+            }
+            sink_side.lock().unwrap().push(p.raw().clone());
+            true
+        }));
+        assert_eq!(
+            taken.lock().unwrap().as_slice(),
+            &sent[1..10],
+            "the queued packets go to the sink at once, in order"
+        );
+        assert!(endpoint.try_recv().is_none());
+
+        // 40 more audio packets with two telephone-events among them.
+        let mut events = Vec::new();
+        let mut all = sent;
+        for (i, frame) in frames[10..50].iter().enumerate() {
+            let seq = 10 + i as u16;
+            let packet = rtp(0xA, seq, frame);
+            a.send_to(&packet, relay_a.rtp).await.unwrap();
+            all.push(packet);
+            if i == 5 || i == 25 {
+                let mut wire = BytesMut::new();
+                RtpHeader::new(101, 1000 + i as u16, 0, 0xA)
+                    .write(&[5, 10, 0, 160], &mut wire)
+                    .unwrap();
+                a.send_to(&wire, relay_a.rtp).await.unwrap();
+                events.push(wire.freeze());
+            }
+            if i % 10 == 9 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let got_events = vec![
+            within("an event", endpoint.recv()).await.unwrap(),
+            within("an event", endpoint.recv()).await.unwrap(),
+        ];
+        let got_events: Vec<Bytes> = got_events.iter().map(|p| p.bytes().clone()).collect();
+        assert_eq!(
+            got_events, events,
+            "what the sink leaves stays queued, in order"
+        );
+        within("the audio", async {
+            while taken.lock().unwrap().len() < 49 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert_eq!(taken.lock().unwrap().as_slice(), &all[1..50]);
+        let pcm = decode(&payloads(&taken.lock().unwrap()));
+        assert!(is_tone(&pcm, 1000.0));
+
+        relay.close().await.unwrap();
+        assert_eq!(
+            Arc::strong_count(&taken),
+            1,
+            "the sink is dropped with the relay"
+        );
+        assert!(endpoint.recv().await.is_none());
+    }
 }

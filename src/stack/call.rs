@@ -2,17 +2,17 @@
 //! between the call's RTP (through the relay's latching and bleed protection) and the
 //! agent's WebSocket → hangup, each step an event.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use freya_media::bridge::{
     BridgeEvent, CallMetadata, Direction as BridgeDirection, LegError, LegOutput, LegReceiver,
     LegSender,
 };
-use freya_media::record::{CallRecorder, Side};
+use freya_media::record::CallRecorder;
 use freya_media::relay::{
     spawn_endpoint, LegSetup, MediaEndpoint, MediaPacket, RelayEvent, RelayEvents, RelayHandle,
-    ShellConfig, ShellError, ShellEvent,
+    ShellConfig, ShellEvent,
 };
 use freya_sip::dialog::{CallDirection, CallEnd, DialogEvent, Side as DialogSide, Q850};
 use freya_sip::sdp::Capabilities;
@@ -20,10 +20,11 @@ use freya_sip::sdp::Negotiated;
 use freya_sip::ua::Call;
 
 use super::agent_link::{agent_leg, dial_in_url};
-use super::media::{remote_media, CallMedia, Inbound};
+use super::media::{remote_media, CallMedia, Inbound, RtpOut};
+use super::media_sinks::{take_recorder, AgentAudio, CallerAudio, SharedRecorder};
 use super::media_stats::{agent_call, PeerRole, PumpCounters};
+use super::recording::record_rtp;
 pub(crate) use super::recording::start_recording;
-use super::recording::{record, record_rtp};
 use super::{CallSummary, Inner};
 use crate::config::{AgentMode, AgentPool, Route, StackConfig};
 use crate::event::{CallEvent, CallMediaStats, EventKind};
@@ -454,7 +455,7 @@ pub(crate) async fn pump(
     endpoint: MediaEndpoint,
     mut relay_events: RelayEvents,
     agreed: &Negotiated,
-    mut recorder: Option<Box<CallRecorder>>,
+    recorder: Option<Box<CallRecorder>>,
 ) -> (Ending, MediaEnd) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
@@ -463,8 +464,22 @@ pub(crate) async fn pump(
         by: "system",
     };
     let _ = relay.update_remote(freya_media::relay::LegId::A, remote_media(agreed));
-    let mut media = CallMedia::new(agreed, uuid::Uuid::new_v4().as_u64_pair().0);
+    let mut media = CallMedia::new(agreed);
     let (mut from_caller, to_caller) = endpoint.split();
+    // The audio itself never passes through this task: it is decoded and encoded in the
+    // relay's and the bridge's tasks (media_sinks.rs); this loop gets the rest.
+    let recorder: Option<SharedRecorder> = recorder.map(|r| Arc::new(Mutex::new(Some(r))));
+    let call_id: Arc<str> = Arc::from(id);
+    let out = RtpOut::new(agreed, uuid::Uuid::new_v4().as_u64_pair().0);
+    let (agent_audio, agent_counts) =
+        AgentAudio::new(out, to_caller, recorder.clone(), call_id.clone());
+    agent_rx.set_frame_sink(Box::new(agent_audio));
+    from_caller.set_rtp_sink(Box::new(CallerAudio::new(
+        media.audio(),
+        agent_tx.clone(),
+        recorder.clone(),
+        call_id,
+    )));
     // Whether the peer has the call on hold (RFC 3264 §8.4), for the hold event.
     let mut held = false;
     let mut counted = PumpCounters::default();
@@ -475,26 +490,23 @@ pub(crate) async fn pump(
         let dtmf_due = media.dtmf_deadline();
         tokio::select! {
             packet = from_caller.recv() => {
+                // Telephone-events and foreign payload types (the audio went to the sink).
                 let Some(MediaPacket::Rtp(p)) = packet else { continue };
                 let now = Instant::now();
                 if let Inbound::Audio(pcm) = media.receive(now, &p) {
+                    // Only a packet that raced the sink's installation (see set_rtp_sink).
                     let _ = agent_tx.send_audio(&pcm);
-                    record_rtp(&mut recorder, id, now, &p, &pcm);
+                    if let Some(r) = &recorder {
+                        record_rtp(&mut r.lock().unwrap_or_else(|e| e.into_inner()), id, now, &p, &pcm);
+                    }
                 }
                 forward_dtmf(inner, id, &agent_tx, &mut media, now, &mut counted);
             }
             out = agent_rx.recv() => match out {
-                Some(LegOutput::Frame(f)) => {
-                    counted.frames_from_agent += 1;
-                    if let Err(ShellError::EndpointFull { capacity }) = to_caller.try_send(media.packet(&f.samples)) {
-                        // The relay task is over 64 packets behind (a starved thread): this
-                        // 20 ms of agent audio is lost to the caller. Counted; logged at 1, 2, 4 …
-                        counted.endpoint_full += 1;
-                        if counted.endpoint_full.is_power_of_two() {
-                            tracing::warn!(call_id = id, capacity, dropped = counted.endpoint_full, "stack: relay queue full, agent frame dropped");
-                        }
-                    }
-                    record(&mut recorder, id, Side::Agent, f.at, &f.samples);
+                Some(LegOutput::Frame(_)) => {
+                    // Cannot happen: every frame goes to the sink from its installation on
+                    // (the frames queued before were handed to it then).
+                    tracing::error!(call_id = id, "stack: a bridge frame bypassed its sink");
                 }
                 Some(LegOutput::Event(BridgeEvent::AgentHangup { reason })) => {
                     tracing::info!(call_id = id, ?reason, "stack: the agent hung up");
@@ -539,11 +551,12 @@ pub(crate) async fn pump(
             _ = dtmf_wait(dtmf_due) => forward_dtmf(inner, id, &agent_tx, &mut media, Instant::now(), &mut counted),
         }
     };
-    drop(to_caller);
     // The bridge's counters as of its last 20 ms turn, before the relay's final report.
     let bridge = agent_tx.stats();
     let relay_stats = relay.close().await.ok();
+    (counted.frames_from_agent, counted.endpoint_full) = agent_counts.read();
     counted.foreign_payload = media.foreign;
+    let recorder = take_recorder(recorder);
     let stats = agent_call(relay_stats.as_ref(), peer_role(call), &bridge, &counted);
     let recording = recorder.and_then(|r| match r.finalize() {
         Ok(summary) => Some(summary.path.display().to_string()),

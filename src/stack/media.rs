@@ -24,36 +24,37 @@ pub(crate) enum Inbound {
     Foreign(u8),
 }
 
-/// One call's codec state: the agreed payload types, our outgoing RTP stream's numbering
-/// (RFC 3550 §5.1: random SSRC and initial sequence/timestamp), and the RFC 4733 receiver.
+/// The G.711 law of the agreed codec.
+fn law_of(agreed: &Negotiated) -> G711Law {
+    match agreed.codec {
+        Codec::Pcma => G711Law::Alaw,
+        _ => G711Law::Ulaw,
+    }
+}
+
+/// One call's receiving codec state: the agreed payload types and the RFC 4733 receiver.
 pub(crate) struct CallMedia {
     law: G711Law,
     payload_type: u8,
     telephone_event: Option<u8>,
-    ssrc: u32,
-    seq: u16,
-    ts: u32,
-    first: bool,
     dtmf: DtmfReceiver,
     pub(crate) foreign: u64,
 }
 
 impl CallMedia {
-    pub(crate) fn new(agreed: &Negotiated, seed: u64) -> CallMedia {
+    pub(crate) fn new(agreed: &Negotiated) -> CallMedia {
         CallMedia {
-            law: match agreed.codec {
-                Codec::Pcma => G711Law::Alaw,
-                _ => G711Law::Ulaw,
-            },
+            law: law_of(agreed),
             payload_type: agreed.payload_type,
             telephone_event: agreed.telephone_event,
-            ssrc: seed as u32,
-            seq: (seed >> 32) as u16,
-            ts: (seed >> 16) as u32,
-            first: true,
             dtmf: DtmfReceiver::new(8000),
             foreign: 0,
         }
+    }
+
+    /// The agreed audio's law and payload type (for the relay-side decoder).
+    pub(crate) fn audio(&self) -> (G711Law, u8) {
+        (self.law, self.payload_type)
     }
 
     /// Takes a received packet.
@@ -96,6 +97,30 @@ impl CallMedia {
     pub(crate) fn poll_dtmf(&mut self, now: Instant) -> Option<DtmfEvent> {
         self.dtmf.handle_timeout(now);
         self.dtmf.poll_event()
+    }
+}
+
+/// Our outgoing RTP stream toward the call's peer: the agreed audio payload type and its
+/// numbering (RFC 3550 §5.1: random SSRC and initial sequence number and timestamp).
+pub(crate) struct RtpOut {
+    law: G711Law,
+    payload_type: u8,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    first: bool,
+}
+
+impl RtpOut {
+    pub(crate) fn new(agreed: &Negotiated, seed: u64) -> RtpOut {
+        RtpOut {
+            law: law_of(agreed),
+            payload_type: agreed.payload_type,
+            ssrc: seed as u32,
+            seq: (seed >> 32) as u16,
+            ts: (seed >> 16) as u32,
+            first: true,
+        }
     }
 
     /// One frame of PCM (8 kHz, normally 160 samples = 20 ms) as the next RTP packet.
@@ -154,12 +179,13 @@ mod tests {
     #[test]
     fn packets_number_and_round_trip() {
         for codec in [Codec::Pcmu, Codec::Pcma] {
-            let mut m = CallMedia::new(&agreed(codec), 0x1234_5678_9abc_def0);
+            let mut m = CallMedia::new(&agreed(codec));
+            let mut out = RtpOut::new(&agreed(codec), 0x1234_5678_9abc_def0);
             let tone: Vec<i16> = (0..160)
                 .map(|i| (8000.0 * (i as f64 * 0.785).sin()) as i16)
                 .collect();
-            let a = RtpPacket::parse(m.packet(&tone)).unwrap();
-            let b = RtpPacket::parse(m.packet(&tone)).unwrap();
+            let a = RtpPacket::parse(out.packet(&tone)).unwrap();
+            let b = RtpPacket::parse(out.packet(&tone)).unwrap();
             assert!(a.marker() && !b.marker());
             assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
             assert_eq!(b.timestamp(), a.timestamp().wrapping_add(160));
@@ -178,7 +204,7 @@ mod tests {
     /// timer waits for; without a digit in progress there is no deadline (no timer).
     #[test]
     fn a_digit_without_end_packets_ends_at_its_deadline() {
-        let mut m = CallMedia::new(&agreed(Codec::Pcmu), 7);
+        let mut m = CallMedia::new(&agreed(Codec::Pcmu));
         assert_eq!(m.dtmf_deadline(), None);
         let t0 = Instant::now();
         // RFC 4733 §2.3: event 5, not the end, volume 10, duration 160 ticks.
@@ -200,7 +226,7 @@ mod tests {
 
     #[test]
     fn foreign_payload_types_are_counted() {
-        let mut m = CallMedia::new(&agreed(Codec::Pcmu), 1);
+        let mut m = CallMedia::new(&agreed(Codec::Pcmu));
         let mut out = BytesMut::new();
         RtpHeader::new(18, 1, 1, 1)
             .write(&[0; 20], &mut out)

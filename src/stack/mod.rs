@@ -9,6 +9,7 @@ mod b2bua;
 mod call;
 mod hold;
 mod media;
+mod media_sinks;
 mod media_stats;
 mod outbound;
 mod recording;

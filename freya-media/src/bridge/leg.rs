@@ -269,6 +269,43 @@ impl LegSender {
     }
 }
 
+/// Code that takes the leg's caller-bound frames inside the leg's task, in place of the
+/// [`LegReceiver`]'s queue: installed with [`LegReceiver::set_frame_sink`].
+///
+/// Why: the call side of a bridged call only encodes each 20 ms frame as RTP and hands it to
+/// the relay; a task of its own woken 50 times a second for that is a wake-up and a
+/// ~350-byte copy per frame that a sink saves. [`take`](Self::take) runs in the leg's task
+/// at each 20 ms slot, so it must not block: encode, queue, return. Events still come out of
+/// [`LegReceiver::recv`].
+///
+/// Any `FnMut(&CallerFrame) + Send` closure is a sink.
+///
+/// ```
+/// use std::time::Instant;
+/// use freya_media::bridge::{CallerFrame, FrameSink};
+///
+/// let mut played = 0u64;
+/// let mut sink = move |f: &CallerFrame| {
+///     if !f.is_silence() {
+///         played += 1; // G.711-encode f.samples (8 kHz PCM) and send as RTP here
+///     }
+/// };
+/// sink.take(&CallerFrame { samples: [0; 160], audio_samples: 0, at: Instant::now() });
+/// ```
+pub trait FrameSink: Send + 'static {
+    /// Takes one 20 ms caller-bound frame (160 samples of 8 kHz PCM), at its slot.
+    fn take(&mut self, frame: &CallerFrame);
+}
+
+impl<F> FrameSink for F
+where
+    F: FnMut(&CallerFrame) + Send + 'static,
+{
+    fn take(&mut self, frame: &CallerFrame) {
+        self(frame)
+    }
+}
+
 /// The call side's receiving half. See [`BridgeLeg`] for a complete example.
 ///
 /// ```
@@ -294,6 +331,14 @@ impl LegReceiver {
     /// The next frame or event if one is ready.
     pub fn try_recv(&mut self) -> Option<LegOutput> {
         self.link.try_recv()
+    }
+
+    /// From now on, caller-bound frames go to `sink` in the leg's task, in order, and only
+    /// events come out of [`recv`](Self::recv). Frames already queued are handed to `sink`
+    /// first (here, in this call). Replaces an earlier sink; the sink is dropped when the leg
+    /// ends or this receiver is dropped.
+    pub fn set_frame_sink(&mut self, sink: Box<dyn FrameSink>) {
+        self.link.set_sink(sink);
     }
 }
 
@@ -384,6 +429,11 @@ impl BridgeLeg {
     /// See [`LegSender::stats`].
     pub fn stats(&self) -> BridgeStats {
         self.sender.stats()
+    }
+
+    /// See [`LegReceiver::set_frame_sink`].
+    pub fn set_frame_sink(&mut self, sink: Box<dyn FrameSink>) {
+        self.receiver.set_frame_sink(sink);
     }
 }
 
@@ -609,18 +659,32 @@ impl Shell {
     fn pump(&mut self) -> bool {
         self.collect_events();
         let t = now();
+        let link = Arc::clone(&self.link);
+        // Locked at the first frame only: most turns (agent messages, caller audio) have none.
+        let mut sink = None;
         while let Some(frame) = self.session.poll_frame(t) {
-            // A `LegOutput` holds 20 ms of samples inline (~350 bytes), and a turn usually
-            // yields one: start with one slot, not `Vec`'s first capacity of 4 (past that
-            // it grows by doubling as usual).
-            if self.outs.capacity() == 0 {
-                self.outs.reserve_exact(1);
+            let sink = sink.get_or_insert_with(|| link.sink());
+            match sink.as_mut() {
+                Some(sink) => sink.take(&frame),
+                None => {
+                    // A `LegOutput` holds 20 ms of samples inline (~350 bytes), and a turn
+                    // usually yields one: start with one slot, not `Vec`'s first capacity of
+                    // 4 (past that it grows by doubling as usual).
+                    if self.outs.capacity() == 0 {
+                        self.outs.reserve_exact(1);
+                    }
+                    self.outs.push(LegOutput::Frame(frame));
+                }
             }
-            self.outs.push(LegOutput::Frame(frame));
-            self.collect_events();
+            while let Some(ev) = self.session.poll_event() {
+                self.outs.push(LegOutput::Event(ev));
+            }
         }
         let stats = self.stats();
         let (dropped, alive) = self.link.publish(&mut self.outs, stats);
+        // Held until the frames of this turn are queued: a sink installed meanwhile would
+        // miss the frames made before it (it takes the queued ones when installed).
+        drop(sink);
         if dropped > 0 {
             let before = self.output_dropped;
             self.output_dropped += dropped;

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use super::{BridgeStats, LegOutput};
+use super::{BridgeStats, FrameSink, LegOutput};
 
 /// A call-side request other than audio.
 #[derive(Debug)]
@@ -70,11 +70,23 @@ struct State {
 }
 
 /// The shared state of one leg.
-#[derive(Debug)]
 pub(super) struct Link {
     state: Mutex<State>,
+    /// The call side's [`FrameSink`], called by the shell in place of queueing frames. Its
+    /// own lock, always taken before `state` (never the other way).
+    sink: Mutex<Option<Box<dyn FrameSink>>>,
     audio_capacity: usize,
     output_capacity: usize,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("state", &self.state)
+            .field("audio_capacity", &self.audio_capacity)
+            .field("output_capacity", &self.output_capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 fn store(slot: &mut Option<Waker>, cx: &Context<'_>) {
@@ -94,6 +106,7 @@ impl Link {
                 stats,
                 ..State::default()
             }),
+            sink: Mutex::new(None),
             audio_capacity: audio_capacity.max(1),
             output_capacity: output_capacity.max(1),
         }
@@ -102,6 +115,33 @@ impl Link {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep going with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The call side's frame sink, if any (locked: the shell holds it while it hands frames).
+    pub(super) fn sink(&self) -> MutexGuard<'_, Option<Box<dyn FrameSink>>> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs the call side's frame sink: the frames already queued go to it first, in
+    /// order (events stay queued), then every frame the shell makes.
+    pub(super) fn set_sink(&self, mut sink: Box<dyn FrameSink>) {
+        let mut slot = self.sink();
+        let queued: Vec<LegOutput> = {
+            let mut s = self.lock();
+            let (frames, events): (VecDeque<LegOutput>, VecDeque<LegOutput>) = s
+                .out
+                .drain(..)
+                .partition(|o| matches!(o, LegOutput::Frame(_)));
+            s.out = events;
+            s.out_frames = 0;
+            frames.into()
+        };
+        for out in &queued {
+            if let LegOutput::Frame(f) = out {
+                sink.take(f);
+            }
+        }
+        *slot = Some(sink);
     }
 
     // ---- call side: sending half ----
@@ -222,6 +262,7 @@ impl Link {
 
     /// The receiver was dropped: the shell is woken (it ends the leg).
     pub(super) fn drop_receiver(&self) {
+        drop(self.sink().take());
         let waker = {
             let mut s = self.lock();
             s.receiver_alive = false;
@@ -310,6 +351,8 @@ impl Link {
     /// The shell has ended (after its last [`publish`](Self::publish)): the receiver gets
     /// `None` after what is queued, senders get [`Refused::Closed`].
     pub(super) fn shell_done(&self) {
+        // What the sink holds (an RTP sender, a recorder) is released with the leg.
+        drop(self.sink().take());
         let waker = {
             let mut s = self.lock();
             s.shell_done = true;

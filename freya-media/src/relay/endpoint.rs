@@ -80,6 +80,50 @@ pub struct TappedPacket {
     pub packet: MediaPacket,
 }
 
+/// Code that takes leg A's RTP inside the relay task, in place of the
+/// [`EndpointReceiver`]'s queue: installed with [`EndpointReceiver::set_rtp_sink`].
+///
+/// Why: a call whose media freya terminates (an agent bridge, a player) would otherwise
+/// wake a task of its own for every 20 ms packet only to decode it and hand it on; a sink
+/// does that work where the packet already is, so a packet costs one task wake-up less.
+/// [`take`](Self::take) runs in the relay's task for every accepted RTP packet (after
+/// latching and bleed protection, RFC 3550 §8.2), so it must not block: decode, hand
+/// the audio to a queue, return. It returns `true` when it consumed the packet; `false`
+/// leaves the packet to the receiver's queue as before (e.g. RFC 4733 telephone-events
+/// that need the receiver's timers). RTCP always goes to the queue.
+///
+/// Any `FnMut(&RtpPacket) -> bool + Send` closure is a sink.
+///
+/// ```
+/// use freya_media::relay::RtpSink;
+/// use freya_media::rtp::RtpPacket;
+///
+/// let mut audio_bytes = 0usize;
+/// let mut sink = move |p: &RtpPacket| {
+///     if p.payload_type() != 0 {
+///         return false; // not PCMU: leave it to the queue
+///     }
+///     audio_bytes += p.payload().len(); // 8 kHz μ-law: one byte per sample
+///     true
+/// };
+/// let wire = bytes::Bytes::from_static(&[0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7, 0xFF]);
+/// assert!(sink.take(&RtpPacket::parse(wire)?));
+/// # Ok::<(), freya_media::rtp::RtpError>(())
+/// ```
+pub trait RtpSink: Send + 'static {
+    /// Takes one accepted RTP packet from leg A's peer; `false` to leave it to the queue.
+    fn take(&mut self, packet: &RtpPacket) -> bool;
+}
+
+impl<F> RtpSink for F
+where
+    F: FnMut(&RtpPacket) -> bool + Send + 'static,
+{
+    fn take(&mut self, packet: &RtpPacket) -> bool {
+        self(packet)
+    }
+}
+
 /// The in-process peer of a [`spawn_endpoint`](super::spawn_endpoint) call: leg B of its
 /// relay.
 ///
@@ -151,6 +195,11 @@ impl MediaEndpoint {
         self.tx.clone()
     }
 
+    /// See [`EndpointReceiver::set_rtp_sink`].
+    pub fn set_rtp_sink(&mut self, sink: Box<dyn RtpSink>) {
+        self.rx.set_rtp_sink(sink);
+    }
+
     /// The receiving half alone, for a task that only reads, and the sender.
     pub fn split(self) -> (EndpointReceiver, EndpointSender) {
         (self.rx, self.tx)
@@ -191,10 +240,21 @@ impl EndpointReceiver {
     pub fn try_recv(&mut self) -> Option<MediaPacket> {
         self.link.lock().to_app.pop_front()
     }
+
+    /// From now on, leg A's RTP goes to `sink` first, in the relay's task; what it leaves
+    /// (and all RTCP) still comes out of [`recv`](Self::recv). RTP packets already queued
+    /// are offered to `sink` first (here, in this call, in order), so none overtakes an
+    /// older one; what it leaves stays queued in order. Replaces an earlier sink. The sink
+    /// is dropped when the relay ends or this receiver is dropped.
+    pub fn set_rtp_sink(&mut self, sink: Box<dyn RtpSink>) {
+        self.link.set_sink(sink);
+    }
 }
 
 impl Drop for EndpointReceiver {
     fn drop(&mut self) {
+        // The sink first (it is taken before the state in `push_to_app`).
+        drop(self.link.sink().take());
         let mut s = self.link.lock();
         s.receiver_alive = false;
         s.to_app = VecDeque::new();
@@ -291,9 +351,12 @@ struct LinkState {
 }
 
 /// The queues between one relay task and its [`MediaEndpoint`].
-#[derive(Debug)]
 pub(crate) struct EndpointLink {
     state: Mutex<LinkState>,
+    /// The receiver's [`RtpSink`], called by the relay task before queueing. Its own lock,
+    /// always taken before `state` (never the other way), and only by the relay task and
+    /// the receiver, so it is uncontended in practice.
+    sink: Mutex<Option<Box<dyn RtpSink>>>,
     /// Packets that may wait in each direction.
     capacity: usize,
     /// Wakes [`EndpointSender::send`]s waiting for room (rare: only a full queue waits).
@@ -302,6 +365,15 @@ pub(crate) struct EndpointLink {
 
 /// A queue that held a burst does not keep its room once drained (beyond this many slots).
 const KEEP_SLOTS: usize = 16;
+
+impl std::fmt::Debug for EndpointLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointLink")
+            .field("state", &self.state)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
 
 fn store(slot: &mut Option<Waker>, cx: &Context<'_>) {
     match slot {
@@ -319,9 +391,40 @@ impl EndpointLink {
                 senders: 1,
                 ..LinkState::default()
             }),
+            sink: Mutex::new(None),
             capacity: capacity.max(1),
             room: Notify::new(),
         })
+    }
+
+    fn sink(&self) -> MutexGuard<'_, Option<Box<dyn RtpSink>>> {
+        // A sink that panicked leaves its own state behind; the relay keeps going with it.
+        self.sink.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs `sink`, offering it the queued RTP first (see
+    /// [`EndpointReceiver::set_rtp_sink`]). The sink lock is held throughout, so the relay
+    /// task's next packet waits for the queued ones (one that had passed the sink check
+    /// just before stays queued, behind the ones the sink left).
+    fn set_sink(&self, mut sink: Box<dyn RtpSink>) {
+        let mut slot = self.sink();
+        let queued = std::mem::take(&mut self.lock().to_app);
+        let kept: VecDeque<MediaPacket> = queued
+            .into_iter()
+            .filter(|packet| match packet {
+                MediaPacket::Rtp(p) => !sink.take(p),
+                MediaPacket::Rtcp(_) => true,
+            })
+            .collect();
+        if !kept.is_empty() {
+            // In front of anything the relay task queued meanwhile (a packet that passed the
+            // sink check just before this call took the sink lock): those are newer.
+            let mut s = self.lock();
+            for packet in kept.into_iter().rev() {
+                s.to_app.push_front(packet);
+            }
+        }
+        *slot = Some(sink);
     }
 
     fn lock(&self) -> MutexGuard<'_, LinkState> {
@@ -370,6 +473,13 @@ impl EndpointLink {
     /// Queues a packet for the receiver; `false` (the packet is dropped, the caller counts
     /// it) when `capacity` packets wait or the receiver is gone.
     pub(crate) fn push_to_app(&self, packet: MediaPacket) -> bool {
+        if let MediaPacket::Rtp(p) = &packet {
+            if let Some(sink) = self.sink().as_mut() {
+                if sink.take(p) {
+                    return true;
+                }
+            }
+        }
         let waker = {
             let mut s = self.lock();
             if !s.receiver_alive || s.to_app.len() >= self.capacity {
@@ -413,6 +523,10 @@ impl EndpointLink {
     /// The relay task has ended: the receiver gets `None` after what is queued, senders get
     /// [`ShellError::Closed`].
     pub(crate) fn relay_done(&self) {
+        // What the sink holds (a bridge's sender, a recorder) is released with the relay;
+        // taken before `state`, as everywhere.
+        let sink = self.sink().take();
+        drop(sink);
         let waker = {
             let mut s = self.lock();
             s.relay_done = true;

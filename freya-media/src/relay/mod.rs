@@ -43,7 +43,9 @@ mod wake;
 pub use self::core::{
     PacketKind, PacketOutcome, Relay, RelayConfig, RelayError, RelayEvent, Transmit,
 };
-pub use endpoint::{EndpointReceiver, EndpointSender, MediaEndpoint, MediaPacket, TappedPacket};
+pub use endpoint::{
+    EndpointReceiver, EndpointSender, MediaEndpoint, MediaPacket, RtpSink, TappedPacket,
+};
 pub use latch::{LatchPolicy, LatchReason};
 pub use leg::{Direction, DropCounts, DropReason, LegConfig, LegId, LegStats, RemoteMedia};
 pub use ports::{PortError, PortPair, PortPool, PortPoolStats, DEFAULT_PORT_RANGE};
