@@ -426,7 +426,8 @@ async fn a_frame_sink_takes_every_frame_in_the_legs_task() {
     let caller = spawn_caller(sender.clone(), 100);
     // Let frames queue (silence, then the echo) before the sink exists.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let frames: Arc<Mutex<Vec<(Instant, [i16; 160])>>> = Arc::default();
+    type Slots = Arc<Mutex<Vec<(Instant, [i16; 160])>>>;
+    let frames: Slots = Arc::default();
     let taken = frames.clone();
     rx.set_frame_sink(Box::new(move |f: &freya_media::bridge::CallerFrame| {
         taken.lock().unwrap().push((f.at, f.samples));

@@ -650,7 +650,7 @@ mod relay {
                 tokio::task::yield_now().await;
             }
         }
-        let got_events = vec![
+        let got_events = [
             within("an event", endpoint.recv()).await.unwrap(),
             within("an event", endpoint.recv()).await.unwrap(),
         ];

@@ -70,9 +70,7 @@ use crate::codec::CodecError;
 pub use client::{connect, ClientConfig, ClientTls};
 pub use config::{BridgeConfig, Protocol};
 pub use events::{BridgeEvent, BridgeStats, CallerFrame, CloseReason};
-pub use leg::{
-    BridgeLeg, FrameSink, LegError, LegOutput, LegReceiver, LegSender, ShellOptions,
-};
+pub use leg::{BridgeLeg, FrameSink, LegError, LegOutput, LegReceiver, LegSender, ShellOptions};
 pub use metadata::{CallMetadata, Direction};
 pub use server::{AuthRequest, Authorizer, BridgeServer, PendingLeg, ServerConfig};
 pub use session::BridgeSession;

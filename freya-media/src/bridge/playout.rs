@@ -3,13 +3,185 @@
 //! Asterisk `MARK_MEDIA`/`STOP_MEDIA_BUFFERING`). Bounded: past `max` samples the oldest audio
 //! is dropped (and counted by the caller), so a flooding or stalled agent never makes latency
 //! grow without bound. Sans-IO: the session's clock decides when a frame is taken.
+//!
+//! Audio that arrives as G.711 (Twilio, Asterisk `ulaw`/`alaw`) is queued as the codes
+//! received, one byte per sample, and decoded when its frame is taken: the queue's level is
+//! the largest stall the agent met and stays resident for the whole call, so this halves the
+//! leg's largest buffer. Decoding is a fixed table, so the samples out are the ones decoding
+//! on arrival gave. L16 audio (jambonz, Asterisk `slin`) keeps 16-bit storage: quantising it
+//! would lose quality, twice over when the caller's leg is A-law.
 
 use std::collections::VecDeque;
 
-use super::FRAME_SAMPLES;
+use super::asterisk::AsteriskFormat;
+use super::{Protocol, FRAME_SAMPLES};
+use crate::codec::{alaw_decode, ulaw_decode, G711Law};
 
 /// The queue grows in steps of 100 ms of 8 kHz audio (samples).
 const GROW_STEP: usize = 5 * FRAME_SAMPLES;
+
+/// How the queue holds a sample, chosen per leg from the agent's wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Storage {
+    /// 16-bit linear, 2 bytes per sample: agents sending L16 (resampled to 8 kHz) or clips.
+    Pcm,
+    /// G.711 codes as received, 1 byte per sample, decoded when a frame is taken.
+    Law(G711Law),
+}
+
+impl Storage {
+    /// The storage for what `protocol`'s agent sends: its codes for Twilio (μ-law) and
+    /// Asterisk `ulaw`/`alaw`, 16-bit samples for jambonz and Asterisk `slin`/`slin16`.
+    pub(super) fn for_protocol(protocol: &Protocol) -> Self {
+        match protocol {
+            Protocol::Twilio { .. } => Storage::Law(G711Law::Ulaw),
+            Protocol::Asterisk { format, .. } => match format {
+                AsteriskFormat::Ulaw => Storage::Law(G711Law::Ulaw),
+                AsteriskFormat::Alaw => Storage::Law(G711Law::Alaw),
+                AsteriskFormat::Slin | AsteriskFormat::Slin16 => Storage::Pcm,
+            },
+            Protocol::Jambonz { .. } => Storage::Pcm,
+        }
+    }
+}
+
+/// The queued audio, in one of the [`Storage`] forms.
+#[derive(Debug)]
+enum Store {
+    Pcm(VecDeque<i16>),
+    Law(G711Law, VecDeque<u8>),
+}
+
+impl Store {
+    /// An empty store holding no memory.
+    fn new(storage: Storage) -> Self {
+        match storage {
+            Storage::Pcm => Store::Pcm(VecDeque::new()),
+            Storage::Law(law) => Store::Law(law, VecDeque::new()),
+        }
+    }
+
+    fn storage(&self) -> Storage {
+        match self {
+            Store::Pcm(_) => Storage::Pcm,
+            Store::Law(law, _) => Storage::Law(*law),
+        }
+    }
+
+    /// Samples queued.
+    fn len(&self) -> usize {
+        match self {
+            Store::Pcm(q) => q.len(),
+            Store::Law(_, q) => q.len(),
+        }
+    }
+
+    /// Samples held without reallocating.
+    fn capacity(&self) -> usize {
+        match self {
+            Store::Pcm(q) => q.capacity(),
+            Store::Law(_, q) => q.capacity(),
+        }
+    }
+
+    /// Appends 16-bit samples, `max` being the queue's bound (for the growth step).
+    fn push_pcm(&mut self, samples: &[i16], max: usize) {
+        if samples.is_empty() {
+            return;
+        }
+        match self {
+            Store::Pcm(q) => append(q, samples.iter().copied(), max),
+            Store::Law(law, q) => {
+                let mut pcm = widen(*law, q);
+                append(&mut pcm, samples.iter().copied(), max);
+                *self = Store::Pcm(pcm);
+            }
+        }
+    }
+
+    /// Appends G.711 codes: kept as they are in a store of the same law, decoded otherwise.
+    fn push_codes(&mut self, law: G711Law, codes: &[u8], max: usize) {
+        if codes.is_empty() {
+            return;
+        }
+        let decoded = codes.iter().map(|&c| law.decode(c));
+        match self {
+            Store::Law(kept, q) if *kept == law => append(q, codes.iter().copied(), max),
+            Store::Pcm(q) => append(q, decoded, max),
+            Store::Law(kept, q) => {
+                let mut pcm = widen(*kept, q);
+                append(&mut pcm, decoded, max);
+                *self = Store::Pcm(pcm);
+            }
+        }
+    }
+
+    /// Drops the `n` oldest samples (`n <= len`).
+    fn drop_front(&mut self, n: usize) {
+        match self {
+            Store::Pcm(q) => drop(q.drain(..n)),
+            Store::Law(_, q) => drop(q.drain(..n)),
+        }
+    }
+
+    /// Moves the `out.len()` oldest samples (`<= len`) into `out`, decoding codes.
+    fn take_into(&mut self, out: &mut [i16]) {
+        let n = out.len();
+        match self {
+            Store::Pcm(q) => {
+                for (slot, s) in out.iter_mut().zip(q.drain(..n)) {
+                    *slot = s;
+                }
+            }
+            // The law is matched once per frame, not per sample.
+            Store::Law(G711Law::Ulaw, q) => {
+                for (slot, c) in out.iter_mut().zip(q.drain(..n)) {
+                    *slot = ulaw_decode(c);
+                }
+            }
+            Store::Law(G711Law::Alaw, q) => {
+                for (slot, c) in out.iter_mut().zip(q.drain(..n)) {
+                    *slot = alaw_decode(c);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Store::Pcm(q) => q.clear(),
+            Store::Law(_, q) => q.clear(),
+        }
+    }
+}
+
+/// Appends `items` to `q`, growing it in 100 ms steps up to the bound, not doubled: the
+/// queue's level is the largest delay the agent's audio met (it only drains at the agent's
+/// pauses), and doubling would keep up to twice that resident per leg. At most
+/// max/GROW_STEP reallocations of at most `max` samples each, so growth stays linear.
+fn append<S>(q: &mut VecDeque<S>, items: impl ExactSizeIterator<Item = S>, max: usize) {
+    let need = q.len() + items.len();
+    if need > q.capacity() {
+        let cap = need.div_ceil(GROW_STEP) * GROW_STEP;
+        let cap = cap.min(max + items.len()).max(need);
+        q.reserve_exact(cap - q.len());
+    }
+    q.extend(items);
+}
+
+/// The queued `codes` decoded into a 16-bit queue of the same capacity. Only for audio in
+/// another form than the leg's wire format gives (none of today's protocols sends any): a
+/// mixed queue would be worse than a wide one, and quantising samples would lose quality.
+fn widen(law: G711Law, codes: &VecDeque<u8>) -> VecDeque<i16> {
+    tracing::debug!(
+        ?law,
+        queued = codes.len(),
+        "bridge: playout queue widened to 16-bit samples"
+    );
+    let mut pcm = VecDeque::with_capacity(codes.capacity());
+    pcm.extend(codes.iter().map(|&c| law.decode(c)));
+    pcm
+}
 
 /// A marker sits after the sample at absolute position `at` (samples ever queued before it).
 #[derive(Debug)]
@@ -20,7 +192,9 @@ struct Placed<T> {
 
 #[derive(Debug)]
 pub(super) struct Playout<T> {
-    samples: VecDeque<i16>,
+    store: Store,
+    /// The form an emptied, freed queue starts again in.
+    storage: Storage,
     max: usize,
     /// Absolute position just after the last queued sample.
     pushed: u64,
@@ -36,10 +210,12 @@ pub(super) struct Playout<T> {
 }
 
 impl<T> Playout<T> {
-    pub(super) fn new(max: usize) -> Self {
+    /// A queue of at most `max` samples (at least one frame), holding samples as `storage`.
+    pub(super) fn new(max: usize, storage: Storage) -> Self {
         Playout {
             // Grown on first use: a leg whose agent has not spoken yet holds no queue memory.
-            samples: VecDeque::new(),
+            store: Store::new(storage),
+            storage,
             max: max.max(FRAME_SAMPLES),
             pushed: 0,
             played: 0,
@@ -50,24 +226,28 @@ impl<T> Playout<T> {
         }
     }
 
-    /// Queues `samples` after everything queued so far; returns how many of the oldest
-    /// samples were dropped to stay within `max`.
+    /// Queues 16-bit `samples` after everything queued so far; returns how many of the
+    /// oldest samples were dropped to stay within `max`.
     pub(super) fn push(&mut self, samples: &[i16]) -> usize {
-        let need = self.samples.len() + samples.len();
-        if need > self.samples.capacity() {
-            // Grown in 100 ms steps up to the bound, not doubled: the queue's level is the
-            // largest delay the agent's audio met (it only drains at the agent's pauses), and
-            // doubling would keep up to twice that resident per leg. At most max/GROW_STEP
-            // reallocations of at most `max` samples each, so growth stays linear.
-            let cap = need.div_ceil(GROW_STEP) * GROW_STEP;
-            let cap = cap.min(self.max + samples.len()).max(need);
-            self.samples.reserve_exact(cap - self.samples.len());
-        }
-        self.samples.extend(samples.iter().copied());
-        self.pushed += samples.len() as u64;
-        let over = self.samples.len().saturating_sub(self.max);
+        self.store.push_pcm(samples, self.max);
+        self.pushed_n(samples.len())
+    }
+
+    /// Queues G.711 `codes` (one sample each) after everything queued so far, as [`push`]
+    /// of their decoded samples would; returns how many of the oldest samples were dropped.
+    ///
+    /// [`push`]: Self::push
+    pub(super) fn push_codes(&mut self, law: G711Law, codes: &[u8]) -> usize {
+        self.store.push_codes(law, codes, self.max);
+        self.pushed_n(codes.len())
+    }
+
+    /// Accounts for `n` samples just queued and applies the bound.
+    fn pushed_n(&mut self, n: usize) -> usize {
+        self.pushed += n as u64;
+        let over = self.store.len().saturating_sub(self.max);
         if over > 0 {
-            self.samples.drain(..over);
+            self.store.drop_front(over);
             self.played += over as u64;
         }
         over
@@ -95,7 +275,7 @@ impl<T> Playout<T> {
         if self.paused {
             return 0;
         }
-        let n = self.samples.len();
+        let n = self.store.len();
         let take = if n >= FRAME_SAMPLES {
             FRAME_SAMPLES
         } else if n > 0 && (self.held_partial || self.release_partial) {
@@ -104,12 +284,10 @@ impl<T> Playout<T> {
             self.held_partial = n > 0;
             return 0;
         };
-        for (slot, s) in out.iter_mut().zip(self.samples.drain(..take)) {
-            *slot = s;
-        }
+        self.store.take_into(&mut out[..take]);
         self.played += take as u64;
         self.held_partial = false;
-        if self.samples.is_empty() {
+        if self.store.len() == 0 {
             self.release_partial = false;
             self.release_memory();
         }
@@ -117,17 +295,33 @@ impl<T> Playout<T> {
     }
 
     /// Frees an emptied queue that grew past two steps (an utterance sent ahead of real
-    /// time): the next utterance grows it again, and a leg between utterances holds none.
+    /// time), or that was widened from the leg's storage: the next utterance grows it again,
+    /// and a leg between utterances holds none.
     fn release_memory(&mut self) {
-        if self.samples.capacity() > 2 * GROW_STEP {
-            self.samples = VecDeque::new();
+        if self.store.capacity() > 2 * GROW_STEP || self.store.storage() != self.storage {
+            self.store = Store::new(self.storage);
         }
     }
 
     /// Samples the queue can hold without reallocating (for the memory tests).
     #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
-        self.samples.capacity()
+        self.store.capacity()
+    }
+
+    /// Heap bytes of the queued audio's buffer (for the memory tests).
+    #[cfg(test)]
+    pub(super) fn capacity_bytes(&self) -> usize {
+        match &self.store {
+            Store::Pcm(q) => q.capacity() * std::mem::size_of::<i16>(),
+            Store::Law(_, q) => q.capacity() * std::mem::size_of::<u8>(),
+        }
+    }
+
+    /// The form the queued audio is held in now (for the tests).
+    #[cfg(test)]
+    pub(super) fn stored_as(&self) -> Storage {
+        self.store.storage()
     }
 
     /// The next marker whose audio has all played (or been dropped), in order.
@@ -142,8 +336,8 @@ impl<T> Playout<T> {
     /// Barge-in: drops every queued sample and returns how many, with every pending marker
     /// (in order) for the caller to report or forget.
     pub(super) fn clear(&mut self) -> (usize, Vec<T>) {
-        let dropped = self.samples.len();
-        self.samples.clear();
+        let dropped = self.store.len();
+        self.store.clear();
         self.release_memory();
         self.played = self.pushed;
         self.held_partial = false;
@@ -160,7 +354,7 @@ impl<T> Playout<T> {
 
     /// Samples queued.
     pub(super) fn len(&self) -> usize {
-        self.samples.len()
+        self.store.len()
     }
 
     /// The bound, in samples.
@@ -175,137 +369,5 @@ impl<T> Playout<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ramp(from: i16, n: usize) -> Vec<i16> {
-        (0..n as i16).map(|i| from + i).collect()
-    }
-
-    #[test]
-    fn frames_come_out_in_order_without_loss() {
-        let mut p: Playout<&str> = Playout::new(8000);
-        p.push(&ramp(0, 100));
-        p.push(&ramp(100, 250));
-        let mut f = [0; FRAME_SAMPLES];
-        assert_eq!(p.take_frame(&mut f), 160);
-        assert_eq!(f.to_vec(), ramp(0, 160));
-        assert_eq!(p.take_frame(&mut f), 160);
-        assert_eq!(f.to_vec(), ramp(160, 160));
-        // 30 left: held one tick, then played padded.
-        assert_eq!(p.take_frame(&mut f), 0);
-        assert_eq!(p.take_frame(&mut f), 30);
-        assert_eq!(&f[..30], &ramp(320, 30)[..]);
-        assert!(f[30..].iter().all(|&s| s == 0));
-        assert_eq!(p.len(), 0);
-    }
-
-    #[test]
-    fn a_partial_completed_in_time_is_not_split() {
-        let mut p: Playout<()> = Playout::new(8000);
-        let mut f = [0; FRAME_SAMPLES];
-        p.push(&ramp(0, 80));
-        assert_eq!(p.take_frame(&mut f), 0);
-        p.push(&ramp(80, 80));
-        assert_eq!(p.take_frame(&mut f), 160);
-        assert_eq!(f.to_vec(), ramp(0, 160));
-    }
-
-    #[test]
-    fn release_sends_a_partial_at_once() {
-        let mut p: Playout<()> = Playout::new(8000);
-        let mut f = [0; FRAME_SAMPLES];
-        p.push(&ramp(0, 10));
-        p.release_partial();
-        assert_eq!(p.take_frame(&mut f), 10);
-    }
-
-    #[test]
-    fn overflow_drops_the_oldest_and_passes_markers() {
-        let mut p = Playout::new(320);
-        p.push(&ramp(0, 300));
-        p.mark("m1");
-        assert_eq!(p.push(&ramp(300, 100)), 80);
-        assert_eq!(p.len(), 320);
-        assert_eq!(
-            p.pop_reached(),
-            None,
-            "m1 sits after sample 300, 80..300 not played yet"
-        );
-        let mut f = [0; FRAME_SAMPLES];
-        p.take_frame(&mut f);
-        assert_eq!(f[0], 80);
-        assert_eq!(p.pop_reached(), None);
-        p.take_frame(&mut f);
-        assert_eq!(p.pop_reached(), Some("m1"));
-    }
-
-    #[test]
-    fn clear_returns_markers_and_empties() {
-        let mut p = Playout::new(8000);
-        p.push(&ramp(0, 500));
-        p.mark(1);
-        p.push(&ramp(0, 100));
-        p.mark(2);
-        assert_eq!(p.clear(), (600, vec![1, 2]));
-        let mut f = [0; FRAME_SAMPLES];
-        assert_eq!(p.take_frame(&mut f), 0);
-        p.mark(3);
-        assert_eq!(
-            p.pop_reached(),
-            Some(3),
-            "a mark on an empty queue is reached at once"
-        );
-    }
-
-    #[test]
-    fn growth_follows_the_level_in_steps_and_an_emptied_queue_is_freed() {
-        // 1 s bound (8,000 samples). A level of 2,500 samples (312 ms) holds 3,200 (the
-        // next 100 ms step), where doubling would hold 4,096.
-        let mut p: Playout<u8> = Playout::new(8000);
-        assert_eq!(p.capacity(), 0, "no memory before the agent speaks");
-        for _ in 0..15 {
-            p.push(&[1; 160]);
-        }
-        p.push(&[1; 100]);
-        assert_eq!(p.len(), 2500);
-        assert!(
-            p.capacity() >= 2500 && p.capacity() < 2500 + GROW_STEP,
-            "{}",
-            p.capacity()
-        );
-        // Held within the bound plus one push at any level.
-        for _ in 0..100 {
-            p.push(&[2; 320]);
-        }
-        assert_eq!(p.len(), 8000);
-        assert!(p.capacity() <= 8000 + GROW_STEP, "{}", p.capacity());
-        // Drained: the memory goes back.
-        let mut out = [0i16; FRAME_SAMPLES];
-        while p.take_frame(&mut out) > 0 {}
-        assert_eq!(p.len(), 0);
-        assert_eq!(p.capacity(), 0);
-        // A small level keeps its one step (no churn at 20-40 ms of lead).
-        p.push(&[3; 320]);
-        assert_eq!(p.take_frame(&mut out), 160);
-        assert_eq!(p.take_frame(&mut out), 160);
-        assert!(p.capacity() > 0 && p.capacity() <= GROW_STEP);
-        // Barge-in frees a grown queue too.
-        p.push(&[4; 4000]);
-        let (dropped, _) = p.clear();
-        assert_eq!(dropped, 4000);
-        assert_eq!(p.capacity(), 0);
-    }
-
-    #[test]
-    fn pause_keeps_the_queue() {
-        let mut p: Playout<()> = Playout::new(8000);
-        p.push(&ramp(0, 160));
-        p.paused = true;
-        let mut f = [0; FRAME_SAMPLES];
-        assert_eq!(p.take_frame(&mut f), 0);
-        p.paused = false;
-        assert_eq!(p.take_frame(&mut f), 160);
-        assert_eq!(p.retain_markers(|_| true), 0);
-    }
-}
+#[path = "playout_tests.rs"]
+mod tests;

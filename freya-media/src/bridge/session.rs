@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::asterisk::{self, AsteriskEvent, AsteriskFormat, ControlFormat};
 use super::jambonz::{self, JambonzToAgent};
-use super::playout::Playout;
+use super::playout::{Playout, Storage};
 use super::twilio::{self, TwilioToAgent};
 use super::{
     BridgeConfig, BridgeError, BridgeEvent, BridgeStats, CallMetadata, CallerFrame, CloseReason,
@@ -195,7 +195,7 @@ impl BridgeSession {
             }
         };
         Ok(BridgeSession {
-            playout: Playout::new(max),
+            playout: Playout::new(max, Storage::for_protocol(&config.protocol)),
             config,
             meta,
             wire,

@@ -62,11 +62,7 @@ impl BridgeSession {
         };
         match TwilioFromAgent::decode(text)? {
             TwilioFromAgent::Media { payload } => {
-                let mut pcm = std::mem::take(&mut self.scratch);
-                pcm.clear();
-                G711Law::Ulaw.decode_into(&payload, &mut pcm);
-                self.push_agent_audio(&pcm);
-                self.scratch = pcm;
+                self.push_agent_codes(G711Law::Ulaw, &payload);
                 Ok(())
             }
             TwilioFromAgent::Mark { name } => self.add_marker(Marker::Twilio(name)),
@@ -148,11 +144,7 @@ impl BridgeSession {
                         } else {
                             G711Law::Alaw
                         };
-                        let mut pcm = std::mem::take(&mut self.scratch);
-                        pcm.clear();
-                        law.decode_into(bytes, &mut pcm);
-                        self.push_agent_audio(&pcm);
-                        self.scratch = pcm;
+                        self.push_agent_codes(law, bytes);
                         Ok(())
                     }
                     AsteriskFormat::Slin | AsteriskFormat::Slin16 => self.push_wire_l16(bytes),
@@ -254,8 +246,23 @@ impl BridgeSession {
         if pcm.is_empty() {
             return;
         }
-        self.stats.agent_samples_received += pcm.len() as u64;
         let dropped = self.playout.push(pcm);
+        self.count_agent_audio(pcm.len(), dropped);
+    }
+
+    /// Queues 8 kHz G.711 agent audio as its codes (decoded when played: the queue holds one
+    /// byte per sample), counting what the bound drops.
+    fn push_agent_codes(&mut self, law: G711Law, codes: &[u8]) {
+        if codes.is_empty() {
+            return;
+        }
+        let dropped = self.playout.push_codes(law, codes);
+        self.count_agent_audio(codes.len(), dropped);
+    }
+
+    /// Counts `received` samples just queued, of which the bound dropped `dropped` (oldest).
+    fn count_agent_audio(&mut self, received: usize, dropped: usize) {
+        self.stats.agent_samples_received += received as u64;
         if dropped > 0 {
             self.stats.overflow_dropped_samples += dropped as u64;
             if !self.overflowing {

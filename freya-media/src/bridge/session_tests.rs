@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::asterisk::{AsteriskEvent, AsteriskFormat, ControlFormat};
 use super::jambonz::{JambonzToAgent, MarkOutcome};
+use super::playout::Storage;
 use super::twilio::TwilioToAgent;
 use super::*;
 use crate::codec::{l16, G711Law, SampleRate};
@@ -598,5 +599,82 @@ fn wideband_protocols_keep_the_tone_frequency_both_ways() {
             tone_share(steady, 1000.0, 8000.0)
         );
         assert!(tone_share(steady, 1200.0, 8000.0) < 0.01);
+    }
+}
+
+#[test]
+fn g711_agents_queue_one_byte_per_sample_and_l16_agents_two() {
+    let t0 = Instant::now();
+    // 200 ms of every code, in 20 ms messages.
+    let codes = ulaw_ramp(0, 1600);
+    let g711 = [
+        (BridgeConfig::twilio(), G711Law::Ulaw),
+        (
+            BridgeConfig::asterisk(AsteriskFormat::Ulaw, ControlFormat::Json),
+            G711Law::Ulaw,
+        ),
+        (
+            BridgeConfig::asterisk(AsteriskFormat::Alaw, ControlFormat::Json),
+            G711Law::Alaw,
+        ),
+    ];
+    // 200 ms of samples off the G.711 grid, as 8 kHz L16.
+    let pcm: Vec<i16> = (0..1600).map(|i| (i * 41 - 30000) as i16 | 1).collect();
+    assert!(pcm
+        .iter()
+        .all(|&x| G711Law::Ulaw.decode(G711Law::Ulaw.encode(x)) != x));
+    let l16 = [
+        BridgeConfig::asterisk(AsteriskFormat::Slin, ControlFormat::Json),
+        BridgeConfig::jambonz(SampleRate::Hz8000),
+    ];
+    let cases = g711
+        .into_iter()
+        .map(|(c, law)| (c, Storage::Law(law)))
+        .chain(l16.into_iter().map(|c| (c, Storage::Pcm)));
+    for (config, storage) in cases {
+        let kind = config.protocol.kind();
+        let mut s = BridgeSession::new(config, meta(), t0).unwrap();
+        let expected = match storage {
+            Storage::Law(law) => {
+                for chunk in codes.chunks(160) {
+                    s.handle_message(
+                        t0,
+                        match kind {
+                            ProtocolKind::Twilio => twilio_media(chunk),
+                            _ => WsMessage::Binary(Bytes::copy_from_slice(chunk)),
+                        },
+                    );
+                }
+                let mut decoded = Vec::new();
+                law.decode_into(&codes, &mut decoded);
+                decoded
+            }
+            Storage::Pcm => {
+                for chunk in pcm.chunks(160) {
+                    let mut wire = Vec::new();
+                    l16::encode_le(chunk, &mut wire);
+                    s.handle_message(t0, WsMessage::Binary(Bytes::from(wire)));
+                }
+                pcm.clone()
+            }
+        };
+        assert_eq!(s.stats().queue_samples, 1600, "{kind} {storage:?}");
+        assert_eq!(s.playout.stored_as(), storage);
+        if storage != Storage::Pcm {
+            assert_eq!(s.scratch.capacity(), 0, "{kind}: no decode buffer either");
+        }
+        let bytes_per_sample = if storage == Storage::Pcm { 2 } else { 1 };
+        assert_eq!(
+            s.playout.capacity_bytes(),
+            1600 * bytes_per_sample,
+            "{kind} {storage:?}"
+        );
+        let got: Vec<i16> = (1..=10)
+            .flat_map(|k| s.poll_frame(t0 + ms(20 * k)).unwrap().samples)
+            .collect();
+        assert_eq!(
+            got, expected,
+            "{kind} {storage:?}: exactly the samples sent"
+        );
     }
 }
