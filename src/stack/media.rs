@@ -109,6 +109,8 @@ pub(crate) struct RtpOut {
     seq: u16,
     ts: u32,
     first: bool,
+    /// The G.711 codes of the packet being built (kept between packets).
+    payload: Vec<u8>,
 }
 
 impl RtpOut {
@@ -120,12 +122,15 @@ impl RtpOut {
             seq: (seed >> 32) as u16,
             ts: (seed >> 16) as u32,
             first: true,
+            payload: Vec::new(),
         }
     }
 
     /// One frame of PCM (8 kHz, normally 160 samples = 20 ms) as the next RTP packet.
     pub(crate) fn packet(&mut self, samples: &[i16]) -> Bytes {
-        let mut payload = Vec::with_capacity(samples.len());
+        // Reused: one allocation per packet (the packet itself), not two.
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.clear();
         self.law.encode_into(samples, &mut payload);
         let mut h = RtpHeader::new(self.payload_type, self.seq, self.ts, self.ssrc);
         h.marker = self.first;
@@ -135,6 +140,7 @@ impl RtpOut {
         let mut out = BytesMut::with_capacity(12 + payload.len());
         // Writing a plain header cannot fail (no CSRCs, no extension).
         let _ = h.write(&payload, &mut out);
+        self.payload = payload;
         out.freeze()
     }
 }

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::CertificateDer;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError, SubProtocolError};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::Connector;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::leg::{spawn_leg, BridgeLeg, LegError, ShellOptions};
+use super::upgrade::{self, ClientRequest, Target, UpgradeError};
 use super::{jambonz, BridgeConfig, BridgeSession, CallMetadata, ProtocolKind};
 
 /// Where and how to dial the agent.
@@ -275,32 +276,64 @@ fn describe_pem_error(e: &pem::Error) -> String {
     }
 }
 
-/// Whether `url` asks for TLS (`wss:`; the scheme is case-insensitive, RFC 3986 §3.1).
-fn is_wss(url: &str) -> bool {
-    url.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("wss:"))
+/// Why a dial failed, before the leg exists.
+#[derive(Debug, thiserror::Error)]
+enum DialError {
+    /// The URL, a header, the connection's I/O or the WebSocket handshake.
+    #[error(transparent)]
+    Upgrade(#[from] UpgradeError),
+    /// The TCP connection to `addr` failed (refused, unreachable, no such host).
+    #[error("IO error: cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// The URL's host is not a name TLS can check a certificate against.
+    #[error("TLS handshake failed: invalid server name {host:?}")]
+    ServerName { host: String },
+    /// The TLS handshake (`wss://`) failed.
+    #[error("{}", describe_tls_error(.0))]
+    Tls(std::io::Error),
 }
 
-/// A dial error as the reason of [`LegError::Connect`]: a TLS failure (rustls' error inside
-/// the I/O error tokio-rustls returns) is named as such, e.g. "TLS handshake failed: invalid
+/// A failed TLS handshake as the reason of [`LegError::Connect`]: rustls' error inside the
+/// I/O error tokio-rustls returns is named as such, e.g. "TLS handshake failed: invalid
 /// peer certificate: UnknownIssuer".
-fn describe_dial_error(e: &WsError, wss: bool) -> String {
-    if let WsError::Io(io) = e {
-        let tls = io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-        if let Some(tls) = tls {
-            return format!("TLS handshake failed: {tls}");
-        }
-        // tokio-rustls' "tls handshake eof": the peer hung up mid-handshake, typically a
-        // plain ws:// agent that read the ClientHello as bad HTTP. (An early EOF in the
-        // WebSocket handshake is a protocol error, not this I/O error.)
-        if wss && io.kind() == std::io::ErrorKind::UnexpectedEof {
+fn describe_tls_error(io: &std::io::Error) -> String {
+    match rustls_error(io) {
+        // Not a TLS record: the agent answered in plain text, e.g. a ws:// server's 400.
+        Some(tls @ rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
             return format!(
-                "TLS handshake failed: the agent closed the connection (not a TLS server?): {io}"
-            );
+                "TLS handshake failed: the agent answered in plain text (not a TLS server?): {tls}"
+            )
         }
+        Some(tls) => return format!("TLS handshake failed: {tls}"),
+        None => {}
     }
-    e.to_string()
+    // tokio-rustls' "tls handshake eof": the peer hung up mid-handshake, typically a plain
+    // ws:// agent that read the ClientHello as bad HTTP.
+    if io.kind() == std::io::ErrorKind::UnexpectedEof {
+        return format!(
+            "TLS handshake failed: the agent closed the connection (not a TLS server?): {io}"
+        );
+    }
+    format!("TLS handshake failed: {io}")
+}
+
+fn rustls_error(io: &std::io::Error) -> Option<&rustls::Error> {
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A dial error as the reason of [`LegError::Connect`]. A TLS error met after the TLS
+/// handshake (an alert during the WebSocket handshake) is named as TLS too.
+fn describe_dial_error(e: &DialError) -> String {
+    match e {
+        DialError::Upgrade(UpgradeError::Io(io)) => match rustls_error(io) {
+            Some(tls) => format!("TLS error: {tls}"),
+            None => e.to_string(),
+        },
+        _ => e.to_string(),
+    }
 }
 
 /// Dials the agent and starts a leg for `metadata`'s call: after the handshake the protocol's
@@ -328,32 +361,29 @@ pub async fn connect(
     // The prepared settings (shared by every dial), else built once for this call and
     // shared by the jambonz retry; `ws://` gets no connector, exactly the plain path it had
     // before TLS existed.
-    let wss = is_wss(&client.url);
-    let tls = if wss {
+    let connect_error = |e: &DialError| LegError::Connect {
+        url: client.url.clone(),
+        reason: describe_dial_error(e),
+    };
+    let target = Target::parse(&client.url).map_err(|e| connect_error(&e.into()))?;
+    let tls = if target.tls {
         Some(client.tls_for_dial()?)
     } else {
         None
     };
     let limit = client.connect_timeout;
     let attempt = async {
-        match dial(client, jambonz, tls.clone()).await {
-            Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
-                SubProtocolError::NoSubProtocol,
-            ))) if jambonz => {
+        match dial(client, &target, jambonz, tls.clone()).await {
+            Err(DialError::Upgrade(UpgradeError::NoSubprotocol { .. })) if jambonz => {
                 tracing::debug!(url = %client.url, "bridge: agent did not echo audio.jambonz.org, retrying without it");
-                dial(client, false, tls.clone()).await
+                dial(client, &target, false, tls.clone()).await
             }
             other => other,
         }
     };
     let ws = match tokio::time::timeout(limit, attempt).await {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            return Err(LegError::Connect {
-                url: client.url.clone(),
-                reason: describe_dial_error(&e, wss),
-            })
-        }
+        Ok(Err(e)) => return Err(connect_error(&e)),
         Err(_) => {
             return Err(LegError::Timeout {
                 what: "connect",
@@ -367,32 +397,47 @@ pub async fn connect(
     Ok(spawn_leg(ws, session, client.shell.clone()))
 }
 
-type ClientStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type ClientStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// One dial: TCP, TLS for `wss://` (over which the rest runs), the opening handshake
+/// (RFC 6455 §4.1, ours: see `upgrade`), offering `audio.jambonz.org` when `subprotocol`.
+/// The stream is built from the bytes read past the answer's head, so its read buffer is
+/// the configured size (1 KiB), not the 4 KiB a tungstenite handshake leaves behind.
 async fn dial(
     client: &ClientConfig,
+    target: &Target,
     subprotocol: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<ClientStream, WsError> {
-    let mut request = client.url.as_str().into_client_request()?;
-    for (name, value) in &client.headers {
-        let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().map_err(|e| {
-            WsError::HttpFormat(tokio_tungstenite::tungstenite::http::Error::from(e))
+) -> Result<ClientStream, DialError> {
+    let offer: &[&str] = if subprotocol {
+        &[jambonz::SUBPROTOCOL]
+    } else {
+        &[]
+    };
+    let request = ClientRequest::new(target, &generate_key(), &client.headers, offer)?;
+    let host = target.host.as_str();
+    let tcp = TcpStream::connect((host, target.port))
+        .await
+        .map_err(|source| DialError::Connect {
+            addr: format!("{host}:{}", target.port),
+            source,
         })?;
-        let value = HeaderValue::from_str(value).map_err(|e| WsError::HttpFormat(e.into()))?;
-        request.headers_mut().append(name, value);
-    }
-    if subprotocol {
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(jambonz::SUBPROTOCOL),
-        );
-    }
+    // Media messages are small and latency-bound (as tokio-tungstenite's `disable_nagle`).
+    tcp.set_nodelay(true).map_err(UpgradeError::Io)?;
+    let mut stream = match tls {
+        Some(config) => {
+            let name =
+                ServerName::try_from(host.to_owned()).map_err(|_| DialError::ServerName {
+                    host: host.to_owned(),
+                })?;
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let tls = connector.connect(name, tcp).await.map_err(DialError::Tls)?;
+            MaybeTlsStream::Rustls(tls)
+        }
+        None => MaybeTlsStream::Plain(tcp),
+    };
+    let (_, leftover) = upgrade::client_handshake(&mut stream, &request).await?;
+    drop(request);
     let config = client.shell.ws_config();
-    let connector = tls.map(Connector::Rustls);
-    let (ws, _response) =
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector)
-            .await?;
-    Ok(ws)
+    Ok(WebSocketStream::from_partially_read(stream, leftover, Role::Client, Some(config)).await)
 }

@@ -30,15 +30,15 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 use super::asterisk::{self, AsteriskCommand, AsteriskEvent, AsteriskFormat, ControlFormat};
 use super::jambonz::{self, JambonzFromAgent, JambonzToAgent};
 use super::twilio::{self, TwilioFromAgent, TwilioToAgent};
+use super::upgrade;
 use super::{BridgeError, CallMetadata, ProtocolKind, WsMessage};
 use crate::codec::{l16, G711Law};
 
@@ -421,27 +421,27 @@ pub async fn serve_echo(
     notes: Option<mpsc::UnboundedSender<(SocketAddr, EchoNote)>>,
 ) -> std::io::Error {
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let (mut tcp, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => return e,
         };
         let notes = notes.clone();
         tokio::spawn(async move {
-            // The error type is tungstenite's (an HTTP response); its size is not ours to choose.
-            #[allow(clippy::result_large_err)]
-            let callback = |req: &Request, mut resp: Response| {
-                let offered = req
-                    .headers()
-                    .get("Sec-WebSocket-Protocol")
-                    .and_then(|v| v.to_str().ok());
-                if offered.is_some_and(|v| v.split(',').any(|p| p.trim() == jambonz::SUBPROTOCOL)) {
-                    resp.headers_mut().insert(
-                        "Sec-WebSocket-Protocol",
-                        HeaderValue::from_static(jambonz::SUBPROTOCOL),
-                    );
-                }
-                Ok(resp)
+            // Our own opening handshake (RFC 6455 §4.2, `upgrade`; a bad request is answered
+            // and logged there), echoing the jambonz subprotocol when offered.
+            let Ok((req, leftover)) = upgrade::read_request(&mut tcp, peer).await else {
+                return;
             };
+            let subprotocol = req
+                .offers(jambonz::SUBPROTOCOL)
+                .then_some(jambonz::SUBPROTOCOL);
+            if upgrade::write_accept(&mut tcp, &req, subprotocol)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            drop(req);
             // tungstenite's default 128 KiB read buffer is zero-filled and resident: with
             // a built-in echo agent per slot that was 136 KB per call (benches/stack). The
             // echo reads and writes one ~350-byte media message per 20 ms, so 1 KiB holds
@@ -450,11 +450,9 @@ pub async fn serve_echo(
             let config = WebSocketConfig::default()
                 .read_buffer_size(1024)
                 .write_buffer_size(1024);
-            let accepted =
-                tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await;
-            let Ok(mut ws) = accepted else {
-                return;
-            };
+            let mut ws =
+                WebSocketStream::from_partially_read(tcp, leftover, Role::Server, Some(config))
+                    .await;
             let mut agent = EchoAgent::new(protocol);
             let _ = echo_over(&mut ws, &mut agent, |n| {
                 if let Some(tx) = &notes {

@@ -64,9 +64,8 @@ impl ShellOptions {
         // so the size is what each read costs. A 20 ms media message is ~380 bytes and
         // pipecat's 40 ms chunks ~600: 1 KiB holds either, and a larger message still
         // arrives whole (the frame's length is reserved from its header, up to
-        // `max_message_size`), only in more reads. (After a client handshake tungstenite
-        // keeps the handshake's 4 KiB buffer as the read buffer, so the memory stays 4 KiB
-        // on that side; heaptrack, BENCHMARKS.md.)
+        // `max_message_size`), only in more reads. (The opening handshake is ours,
+        // `bridge/upgrade`: tungstenite's kept its 4 KiB head buffer as the read buffer.)
         //
         // Writes: messages are buffered and written by the flush that ends each batch, so
         // a batch (a late tick's frames, audio that queued while the task waited) is one

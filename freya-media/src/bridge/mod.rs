@@ -62,6 +62,7 @@ mod session_agent;
 mod session_tests;
 pub mod twilio;
 mod twilio_fast;
+mod upgrade;
 
 use std::fmt;
 

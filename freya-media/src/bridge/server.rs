@@ -6,8 +6,11 @@
 //! `Authorization: Bearer <token>` or `?token=<token>`, checked by the [`Authorizer`] hook.
 //! Answers: unknown call → HTTP 404, a second connection while the first one's handshake is
 //! under way → 409 (Asterisk's codes; once the leg is handed over the call id is forgotten and
-//! answers 404), refused token → 401. Once accepted, freya sends the protocol's start message(s)
-//! first, exactly as in client mode.
+//! answers 404), refused token → 401; a request that is not a valid upgrade → 400 (426 for
+//! another WebSocket version, RFC 6455 §4.4). Each refusal is a complete HTTP response with the
+//! reason as a plain-text body, and is logged. The handshake is freya's own (`upgrade`), so an
+//! accepted connection's read buffer is the configured 1 KiB. Once accepted, freya sends the
+//! protocol's start message(s) first, exactly as in client mode.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,10 +20,12 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 
 use super::leg::{spawn_leg, BridgeLeg, LegError, ShellOptions};
+use super::upgrade::{self, UpgradeError, UpgradeRequest};
 use super::{jambonz, BridgeConfig, BridgeSession, CallMetadata};
 
 /// What the token check sees of an agent's connection attempt.
@@ -261,113 +266,125 @@ fn call_id_of(path: &str) -> Option<&str> {
     (!rest.is_empty() && !rest.contains('/')).then_some(rest)
 }
 
-fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
-    let mut r = ErrorResponse::new(Some(why.to_owned()));
-    *r.status_mut() = status;
-    r
+/// A refusal: the status and the body of the answer.
+type Refusal = (StatusCode, &'static str);
+
+/// Picks the expected call a valid upgrade request names, or the refusal (logged here):
+/// 404 for no call id in the path or an unknown call, 409 for a call whose agent is already
+/// connecting, 401 for a token the authorizer refuses, 503 when the server is gone. Returns
+/// the call's slot (taken: a second request for it gets 409) and the subprotocol to echo
+/// (jambonz's, when offered).
+fn admit(
+    req: &UpgradeRequest,
+    peer: SocketAddr,
+    registry: &Weak<Registry>,
+    authorizer: Option<&Authorizer>,
+) -> Result<(Slot, Option<&'static str>), Refusal> {
+    let path = req.path.clone();
+    let Some(call_id) = call_id_of(&path).map(str::to_owned) else {
+        tracing::warn!(%peer, %path, "bridge: agent connection refused: no call id in the path");
+        return Err((StatusCode::NOT_FOUND, "path must be /call/{call_id}"));
+    };
+    let bearer = req
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let query_token = req.query.as_deref().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
+    });
+    let auth = AuthRequest {
+        call_id: call_id.clone(),
+        path,
+        token: bearer.or(query_token),
+        headers: req.headers.clone(),
+        peer,
+    };
+    let Some(reg) = registry.upgrade() else {
+        tracing::warn!(%peer, %call_id, "bridge: agent connection refused: server shutting down");
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
+    };
+    let mut reg = lock(&reg);
+    match reg.get(&call_id) {
+        None => {
+            tracing::warn!(%peer, %call_id, "bridge: agent named an unknown call");
+            return Err((StatusCode::NOT_FOUND, "no such call"));
+        }
+        Some(None) => {
+            tracing::warn!(%peer, %call_id, "bridge: second agent connection for a call");
+            return Err((StatusCode::CONFLICT, "call already connected"));
+        }
+        Some(Some(_)) => {}
+    }
+    if authorizer.is_some_and(|a| !a(&auth)) {
+        tracing::warn!(%peer, %call_id, "bridge: agent token refused");
+        return Err((StatusCode::UNAUTHORIZED, "token refused"));
+    }
+    let Some(slot) = reg.get_mut(&call_id).and_then(Option::take) else {
+        // Checked just above under the same lock.
+        return Err((StatusCode::CONFLICT, "call already connected"));
+    };
+    let echo = req
+        .offers(jambonz::SUBPROTOCOL)
+        .then_some(jambonz::SUBPROTOCOL);
+    Ok((slot, echo))
+}
+
+/// The server's side of the opening handshake (RFC 6455 §4.2, see `upgrade`): reads the
+/// request (a bad one is answered 400/426/431 there), picks the call ([`admit`]; a refusal
+/// is answered with its status and body) and answers 101. The call's slot lands in
+/// `chosen` as soon as it is picked, so a failure after that reaches the waiting call.
+/// Returns the bytes read past the request (the agent's first frames, usually none).
+async fn handshake(
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+    registry: &Weak<Registry>,
+    authorizer: Option<&Authorizer>,
+    chosen: &mut Option<Slot>,
+) -> Result<Vec<u8>, UpgradeError> {
+    let (req, leftover) = upgrade::read_request(tcp, peer).await?;
+    match admit(&req, peer, registry, authorizer) {
+        Ok((slot, subprotocol)) => {
+            *chosen = Some(slot);
+            upgrade::write_accept(tcp, &req, subprotocol).await?;
+            Ok(leftover)
+        }
+        Err((status, why)) => {
+            upgrade::write_refusal(tcp, status, why).await?;
+            Err(UpgradeError::Refused {
+                status: status.as_u16(),
+                why,
+            })
+        }
+    }
 }
 
 async fn accept_one(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     peer: SocketAddr,
     registry: Weak<Registry>,
     config: ServerConfig,
 ) {
-    let chosen: Arc<Mutex<Option<Slot>>> = Arc::new(Mutex::new(None));
-    let slot_out = chosen.clone();
-    let authorizer = config.authorizer.clone();
-    // The error type is tungstenite's (an HTTP response); its size is not ours to choose.
-    #[allow(clippy::result_large_err)]
-    let callback = move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        let path = req.uri().path().to_owned();
-        let Some(call_id) = call_id_of(&path).map(str::to_owned) else {
-            tracing::warn!(%peer, %path, "bridge: agent connection refused: no call id in the path");
-            return Err(refuse(
-                StatusCode::NOT_FOUND,
-                "path must be /call/{call_id}",
-            ));
-        };
-        let headers: Vec<(String, String)> = req
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
-            })
-            .collect();
-        let bearer = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
-        let query_token = req.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
-        });
-        let auth = AuthRequest {
-            call_id: call_id.clone(),
-            path,
-            token: bearer.or(query_token),
-            headers,
-            peer,
-        };
-        let Some(reg) = registry.upgrade() else {
-            return Err(refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server shutting down",
-            ));
-        };
-        let mut reg = lock(&reg);
-        match reg.get(&call_id) {
-            None => {
-                tracing::warn!(%peer, %call_id, "bridge: agent named an unknown call");
-                return Err(refuse(StatusCode::NOT_FOUND, "no such call"));
-            }
-            Some(None) => {
-                tracing::warn!(%peer, %call_id, "bridge: second agent connection for a call");
-                return Err(refuse(StatusCode::CONFLICT, "call already connected"));
-            }
-            Some(Some(_)) => {}
-        }
-        if authorizer.as_ref().is_some_and(|a| !a(&auth)) {
-            tracing::warn!(%peer, %call_id, "bridge: agent token refused");
-            return Err(refuse(StatusCode::UNAUTHORIZED, "token refused"));
-        }
-        let slot = reg.get_mut(&call_id).and_then(Option::take);
-        let offers_jambonz = req
-            .headers()
-            .get_all("Sec-WebSocket-Protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|p| p.trim() == jambonz::SUBPROTOCOL));
-        if offers_jambonz {
-            resp.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                HeaderValue::from_static(jambonz::SUBPROTOCOL),
-            );
-        }
-        *lock_slot(&slot_out) = slot;
-        Ok(resp)
-    };
     let limit = config.handshake_timeout;
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        tcp,
-        callback,
-        Some(config.shell.ws_config()),
-    );
-    let result = tokio::time::timeout(limit, handshake).await;
-    let slot = lock_slot(&chosen).take();
-    let Some(slot) = slot else {
-        // Refused in the callback (logged there), or the handshake never got that far.
+    let mut chosen = None;
+    let authorizer = config.authorizer.as_ref();
+    let result = tokio::time::timeout(
+        limit,
+        handshake(&mut tcp, peer, &registry, authorizer, &mut chosen),
+    )
+    .await;
+    let Some(slot) = chosen else {
+        // Refused (logged in `admit` or `read_request`), or the handshake never got that far.
         if let Ok(Err(e)) = &result {
             tracing::debug!(%peer, error = %e, "bridge: agent handshake ended");
         }
         return;
     };
     let call_id = slot.meta.call_id.clone();
-    let ws = match result {
-        Ok(Ok(ws)) => ws,
+    let leftover = match result {
+        Ok(Ok(leftover)) => leftover,
         Ok(Err(e)) => {
             let _ = slot.tx.send(Err(LegError::Handshake {
                 call_id,
@@ -383,6 +400,14 @@ async fn accept_one(
             return;
         }
     };
+    // Built from what was read past the request: the read buffer is the configured size.
+    let ws = WebSocketStream::from_partially_read(
+        tcp,
+        leftover,
+        Role::Server,
+        Some(config.shell.ws_config()),
+    )
+    .await;
     let now = tokio::time::Instant::now().into_std();
     match BridgeSession::new(slot.bridge, slot.meta, now) {
         Ok(session) => {
@@ -397,10 +422,6 @@ async fn accept_one(
             let _ = slot.tx.send(Err(LegError::Bridge(e)));
         }
     }
-}
-
-fn lock_slot(m: &Mutex<Option<Slot>>) -> std::sync::MutexGuard<'_, Option<Slot>> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
