@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 SECONDS_PER_TARGET=${FREYA_FUZZ_SECONDS:-20}
 MODE=${FREYA_FUZZ_MODE:-libfuzzer}
-TARGETS=(parse framer sdp rtp bridge)
+TARGETS=(parse framer sdp rtp bridge upgrade)
 RFC4475="$ROOT/../shared/corpus/rfc4475"
 
 log() { echo "fuzz-smoke: $*"; }

@@ -2,7 +2,8 @@
 //!
 //! The assembled stack (DESIGN.md: above [`freya_sip`] and [`freya_media`], below the
 //! bindings and the server binary): one config ([`config`]), the dialplan ([`routing`]),
-//! voice-agent slots ([`slots`]), and the one event model ([`event`]). It also re-exports
+//! voice-agent slots ([`slots`]), outbound campaign pacing ([`campaign`]), and the one event
+//! model ([`event`]). It also re-exports
 //! the two layers so that hosts depend on one crate only.
 //!
 //! ```
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod campaign;
 pub mod config;
 mod error;
 pub mod event;

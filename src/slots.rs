@@ -72,6 +72,11 @@ impl SlotPool {
         Some(i)
     }
 
+    /// The slot `call` holds, if any.
+    pub fn held_by(&self, call: &str) -> Option<usize> {
+        self.by_call.get(call).copied()
+    }
+
     /// Gives back `call`'s slot; returns it (`None` if the call held none).
     pub fn free(&mut self, call: &str) -> Option<usize> {
         let i = self.by_call.remove(call)?;

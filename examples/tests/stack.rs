@@ -313,6 +313,81 @@ fn originate_through_the_api_reaches_a_listener_with_the_freya_headers() {
     assert!((hz - 440.0).abs() < 5.0, "the callee heard {hz} Hz back");
 }
 
+/// freya originating a call to itself: the inbound leg arrives with the outbound leg's
+/// `X-Freya-Call-Id`, which is live here, so it gets an id of its own. Two calls, two ids,
+/// two agent slots, two hangups (before, both legs shared one id and one slot).
+#[test]
+fn an_originate_to_the_stack_itself_gives_each_leg_its_own_id_and_slot() {
+    let s = start(&config(4, "{ status = 503 }", ""));
+    let ev = events(&s);
+    let body = serde_json::json!({ "to": format!("sip:echo@{}", s.sip) }).to_string();
+    let mut c = TcpStream::connect(s.api).unwrap();
+    write!(
+        c,
+        "POST /calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let out_id = serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1)
+        .unwrap()["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut started = Vec::new();
+    let mut slots = Vec::new();
+    let mut answered = Vec::new();
+    while let Ok(v) = ev.recv_timeout(Duration::from_secs(3)) {
+        let id = v["call_id"].as_str().unwrap().to_owned();
+        match v["event"].as_str().unwrap() {
+            "started" => started.push((id, v["direction"].as_str().unwrap().to_owned())),
+            "slot_taken" => slots.push((id, v["slot"].as_u64().unwrap())),
+            "answered" => answered.push(id),
+            _ => {}
+        }
+        if answered.len() == 2 && slots.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(started.len(), 2, "{started:?}");
+    let inbound = started
+        .iter()
+        .find(|(_, d)| d == "inbound")
+        .expect("the inbound leg's start")
+        .0
+        .clone();
+    assert!(started.contains(&(out_id.clone(), "outbound".to_owned())));
+    assert_ne!(inbound, out_id, "each leg has its own id");
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    assert_ne!(
+        slots[0].1, slots[1].1,
+        "each leg has its own slot: {slots:?}"
+    );
+    let mut ids: Vec<&String> = slots.iter().map(|s| &s.0).collect();
+    ids.sort();
+    let mut want = vec![&inbound, &out_id];
+    want.sort();
+    assert_eq!(ids, want);
+    // Hanging the outbound leg up ends both, each with its own hangup event.
+    let (status, _) = http(&s, "DELETE", &format!("/calls/{out_id}"), Some("t0ken"));
+    assert_eq!(status, 202);
+    let mut hangups = Vec::new();
+    while let Ok(v) = ev.recv_timeout(Duration::from_secs(5)) {
+        if v["event"] == "hangup" {
+            hangups.push(v["call_id"].as_str().unwrap().to_owned());
+            if hangups.len() == 2 {
+                break;
+            }
+        }
+    }
+    hangups.sort();
+    let mut want = vec![inbound, out_id];
+    want.sort();
+    assert_eq!(hangups, want);
+}
+
 /// The same call through a stock pipecat agent (tests/pipecat/echo_agent.py: FastAPI
 /// WebSocket transport + TwilioFrameSerializer) as the slot: the tone comes back, and
 /// pipecat read the call's UUID and X- headers from freya's start message.

@@ -9,6 +9,7 @@
 //! on how it was split into reads.
 
 pub mod bridge;
+pub mod upgrade;
 
 use std::sync::OnceLock;
 

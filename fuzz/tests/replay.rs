@@ -293,3 +293,8 @@ fn rtp_target() {
 fn bridge_target() {
     replay_and_mutate("bridge", freya_fuzz::bridge::check_bridge);
 }
+
+#[test]
+fn upgrade_target() {
+    replay_and_mutate("upgrade", freya_fuzz::upgrade::check_upgrade);
+}

@@ -96,15 +96,26 @@ pub(crate) fn release_slot(inner: &Inner, pool: &str, id: &str) {
 }
 
 /// The freya call UUID: the INVITE's `X-Freya-Call-Id` when it carries a UUID (a call
-/// handed over by another freya keeps its id), else a new v4 UUID.
-fn call_uuid(call: &Call) -> String {
+/// handed over by another freya keeps its id), else a new v4 UUID. A given id that a live
+/// call of this stack already has (freya originating a call to itself, or a looping route)
+/// is not taken over: two calls under one id would share its agent slot, its events and its
+/// API handle. This leg gets a new UUID, and the log says so.
+fn call_uuid(inner: &Inner, call: &Call) -> String {
     let given = call
         .info()
         .invite
         .header("X-Freya-Call-Id")
         .map(|h| h.value().trim().to_owned())
         .filter(|v| uuid::Uuid::parse_str(v).is_ok());
-    given.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    match given {
+        Some(id) if inner.id_in_use(&id) => {
+            let fresh = uuid::Uuid::new_v4().to_string();
+            tracing::warn!(call_id = fresh, given = id, "stack: inbound X-Freya-Call-Id belongs to a live call here (a call to itself?): this leg gets its own id");
+            fresh
+        }
+        Some(id) => id,
+        None => uuid::Uuid::new_v4().to_string(),
+    }
 }
 
 /// Rejects the call and reports it.
@@ -123,7 +134,7 @@ fn refuse(inner: &Inner, call: &Call, id: &str, status: u16, reason: &str, cause
 
 pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
     let config = inner.config();
-    let id = call_uuid(&call);
+    let id = call_uuid(&inner, &call);
     let info = call.info_arc();
     let invite = &info.invite;
     let x_headers = x_headers_of(invite);

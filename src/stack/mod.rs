@@ -114,6 +114,17 @@ impl Inner {
         r
     }
 
+    /// True when a call of this stack already goes by `call_id` (it holds a slot, is
+    /// tracked or controllable): an originate's id is in use from its slot on, before its
+    /// INVITE leaves.
+    pub(crate) fn id_in_use(&self, call_id: &str) -> bool {
+        lock(&self.pools)
+            .values()
+            .any(|p| p.held_by(call_id).is_some())
+            || lock(&self.calls).contains_key(call_id)
+            || lock(&self.controls).contains_key(call_id)
+    }
+
     pub(crate) fn track(&self, summary: CallSummary) {
         lock(&self.calls).insert(summary.call_id.clone(), summary);
     }

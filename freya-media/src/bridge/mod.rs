@@ -62,7 +62,7 @@ mod session_agent;
 mod session_tests;
 pub mod twilio;
 mod twilio_fast;
-mod upgrade;
+pub mod upgrade;
 
 use std::fmt;
 

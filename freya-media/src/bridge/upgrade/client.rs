@@ -10,9 +10,20 @@ use super::{
     MAX_HEADERS, VERSION,
 };
 
-/// Where a `ws://` or `wss://` URL points (RFC 6455 §3).
+/// Where a `ws://` or `wss://` URL points (RFC 6455 §3): what to dial, and the `Host` and
+/// resource name a [`ClientRequest`] sends.
+///
+/// ```
+/// use freya_media::bridge::upgrade::Target;
+///
+/// let t = Target::parse("wss://[::1]:8443/agent?call=c1")?;
+/// assert_eq!((t.tls, t.host.as_str(), t.port), (true, "::1", 8443));
+/// assert_eq!(Target::parse("ws://agent.example")?.port, 80);
+/// assert!(Target::parse("http://agent.example/").is_err());
+/// # Ok::<(), freya_media::bridge::upgrade::UpgradeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::bridge) struct Target {
+pub struct Target {
     /// `wss://`: TLS first.
     pub tls: bool,
     /// The host to dial and to name in TLS (an IPv6 address without its brackets).
@@ -32,7 +43,7 @@ impl Target {
     /// # Errors
     /// [`UpgradeError::Url`] when `url` is not a URI, its scheme is not `ws`/`wss`, or it
     /// has no host.
-    pub(in crate::bridge) fn parse(url: &str) -> Result<Target, UpgradeError> {
+    pub fn parse(url: &str) -> Result<Target, UpgradeError> {
         let bad = |reason| UpgradeError::Url {
             url: url.to_owned(),
             reason,
@@ -78,9 +89,31 @@ const OWN_HEADERS: [&str; 5] = [
     "Sec-WebSocket-Key",
 ];
 
-/// A client's opening request (RFC 6455 §4.1) and what its answer must carry.
+/// A client's opening request (RFC 6455 §4.1) and what its answer must carry: build it with
+/// [`ClientRequest::new`], write [`bytes`](Self::bytes), read the answer's head (a
+/// [`HeadReader`](super::HeadReader) of [`HeadKind::Response`](super::HeadKind::Response))
+/// and check it with [`ClientRequest::check_response`].
+///
+/// ```
+/// use freya_media::bridge::upgrade::{ClientRequest, Target, UpgradeError};
+///
+/// let target = Target::parse("ws://agent.example:8765/ws")?;
+/// let headers = [("Authorization".to_owned(), "Bearer t0k".to_owned())];
+/// let req = ClientRequest::new(&target, "dGhlIHNhbXBsZSBub25jZQ==", &headers, &["audio.jambonz.org"])?;
+/// assert!(req.bytes.starts_with(b"GET /ws HTTP/1.1\r\nHost: agent.example:8765\r\n"));
+///
+/// // RFC 6455 §1.3: this key's accept value is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
+/// let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///            Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+///            Sec-WebSocket-Protocol: audio.jambonz.org\r\n\r\n";
+/// assert_eq!(req.check_response(ok)?.as_deref(), Some("audio.jambonz.org"));
+///
+/// let refused = req.check_response(b"HTTP/1.1 401 Unauthorized\r\n\r\n").unwrap_err();
+/// assert!(matches!(refused, UpgradeError::Status { code: 401, .. }));
+/// # Ok::<(), UpgradeError>(())
+/// ```
 #[derive(Debug)]
-pub(in crate::bridge) struct ClientRequest {
+pub struct ClientRequest {
     /// The request's bytes, to write as they are.
     pub bytes: Vec<u8>,
     /// `Sec-WebSocket-Accept` the server must answer (RFC 6455 §4.2.2 item 5.4).
@@ -99,7 +132,7 @@ impl ClientRequest {
     /// # Errors
     /// [`UpgradeError::RequestHeader`] for a header name that is not a token, a value
     /// with a control character (CR, LF …), or one of the handshake's own headers.
-    pub(in crate::bridge) fn new(
+    pub fn new(
         target: &Target,
         key: &str,
         headers: &[(String, String)],
@@ -160,10 +193,7 @@ impl ClientRequest {
     /// [`UpgradeError::AcceptMismatch`]; [`UpgradeError::NoSubprotocol`] when one was
     /// offered and none chosen; [`UpgradeError::UnofferedSubprotocol`];
     /// [`UpgradeError::Malformed`] when `head` is not a complete HTTP response.
-    pub(in crate::bridge) fn check_response(
-        &self,
-        head: &[u8],
-    ) -> Result<Option<String>, UpgradeError> {
+    pub fn check_response(&self, head: &[u8]) -> Result<Option<String>, UpgradeError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(head).map_err(|e| malformed(e, head))? {
@@ -208,14 +238,14 @@ impl ClientRequest {
             None if self.offered.is_empty() => Ok(None),
             None => Err(UpgradeError::NoSubprotocol { offered: offered() }),
             Some(v) => {
-                let chosen = shown(v);
-                if self.offered.contains(&chosen) {
-                    Ok(Some(chosen))
-                } else {
-                    Err(UpgradeError::UnofferedSubprotocol {
-                        chosen,
+                // Compared whole (a shortened copy is only for the error message): an
+                // offered name longer than the message's excerpt must still match.
+                match self.offered.iter().find(|o| o.as_bytes() == v) {
+                    Some(o) => Ok(Some(o.clone())),
+                    None => Err(UpgradeError::UnofferedSubprotocol {
+                        chosen: shown(v),
                         offered: offered(),
-                    })
+                    }),
                 }
             }
         }

@@ -11,9 +11,25 @@ use super::{
     MAX_HEADERS, VERSION,
 };
 
-/// A valid opening request (RFC 6455 §4.2.1), as the server's checks see it.
+/// A valid opening request (RFC 6455 §4.2.1), as the server's checks see it: what
+/// [`parse_request`] returns.
+///
+/// ```
+/// use freya_media::bridge::upgrade::parse_request;
+///
+/// let head = b"GET /call/c1?token=t HTTP/1.1\r\nHost: freya:8090\r\nUpgrade: websocket\r\n\
+///              Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+///              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///              Sec-WebSocket-Protocol: chat, audio.jambonz.org\r\n\r\n";
+/// let req = parse_request(head)?;
+/// assert_eq!((req.path.as_str(), req.query.as_deref()), ("/call/c1", Some("token=t")));
+/// assert_eq!(req.key, "dGhlIHNhbXBsZSBub25jZQ==");
+/// assert!(req.offers("audio.jambonz.org") && !req.offers("audio"));
+/// assert_eq!(req.headers[0], ("host".to_owned(), "freya:8090".to_owned()));
+/// # Ok::<(), freya_media::bridge::upgrade::UpgradeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::bridge) struct UpgradeRequest {
+pub struct UpgradeRequest {
     /// The target's path, e.g. `/call/abc` (from an absolute-form target too).
     pub path: String,
     /// The target's query, without `?`.
@@ -29,7 +45,7 @@ pub(in crate::bridge) struct UpgradeRequest {
 
 impl UpgradeRequest {
     /// Whether the client offered subprotocol `name`.
-    pub(in crate::bridge) fn offers(&self, name: &str) -> bool {
+    pub fn offers(&self, name: &str) -> bool {
         self.subprotocols.iter().any(|p| p == name)
     }
 }
@@ -44,7 +60,11 @@ impl UpgradeRequest {
 /// [`UpgradeError::Target`], [`UpgradeError::MissingHeader`] or
 /// [`UpgradeError::BadHeader`] naming the header; [`UpgradeError::status`] says how a
 /// server answers each.
-pub(in crate::bridge) fn parse_request(head: &[u8]) -> Result<UpgradeRequest, UpgradeError> {
+///
+/// `head` is the bytes through the empty line, as a [`HeadReader`](super::HeadReader) of
+/// [`HeadKind::Request`](super::HeadKind::Request) returns it (bytes after it are ignored).
+/// See [`UpgradeRequest`] for an example.
+pub fn parse_request(head: &[u8]) -> Result<UpgradeRequest, UpgradeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head).map_err(|e| malformed(e, head))? {
@@ -117,8 +137,21 @@ pub(in crate::bridge) fn parse_request(head: &[u8]) -> Result<UpgradeRequest, Up
 }
 
 /// The server's 101 answer to a request with `key` (RFC 6455 §4.2.2 item 5), echoing
-/// `subprotocol` when one is chosen.
-pub(in crate::bridge) fn accept_response(key: &str, subprotocol: Option<&str>) -> Vec<u8> {
+/// `subprotocol` when one is chosen: the bytes of the whole head, through its empty line.
+/// `Sec-WebSocket-Accept` is base64(SHA-1(`key` + the RFC's GUID)). The caller must not
+/// choose a subprotocol with CR or LF in it (one from [`UpgradeRequest::subprotocols`]
+/// cannot have any).
+///
+/// ```
+/// use freya_media::bridge::upgrade::accept_response;
+///
+/// let head = accept_response("dGhlIHNhbXBsZSBub25jZQ==", None); // RFC 6455 §1.3's example
+/// let text = String::from_utf8(head).unwrap();
+/// assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+/// assert!(text.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+/// assert!(text.ends_with("\r\n\r\n"));
+/// ```
+pub fn accept_response(key: &str, subprotocol: Option<&str>) -> Vec<u8> {
     let mut text = format!(
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Accept: {}\r\n",
@@ -132,8 +165,18 @@ pub(in crate::bridge) fn accept_response(key: &str, subprotocol: Option<&str>) -
 }
 
 /// A refusal (RFC 6455 §4.2.2: "an appropriate HTTP error code"): `status` with `why` as
-/// a plain-text body; a 426 also names the version spoken (RFC 6455 §4.4).
-pub(in crate::bridge) fn refusal_response(status: StatusCode, why: &str) -> Vec<u8> {
+/// a plain-text body (`Content-Length` in bytes); a 426 also names the version spoken
+/// (RFC 6455 §4.4). `status` is usually [`UpgradeError::status`]'s.
+///
+/// ```
+/// use freya_media::bridge::upgrade::{parse_request, refusal_response};
+///
+/// let err = parse_request(b"POST / HTTP/1.1\r\n\r\n").unwrap_err();
+/// let status = err.status().expect("a request to answer");
+/// let answer = refusal_response(status, &err.to_string());
+/// assert!(answer.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+/// ```
+pub fn refusal_response(status: StatusCode, why: &str) -> Vec<u8> {
     let mut text = format!(
         "HTTP/1.1 {} {}\r\n",
         status.as_u16(),

@@ -433,3 +433,27 @@ async fn both_sides_meet_over_a_pipe_and_a_bad_request_is_answered() {
         Err(UpgradeError::BadHeader { .. })
     ));
 }
+
+/// A subprotocol name longer than an error message's excerpt (100 characters) still matches
+/// whole: freya's client accepts freya's server's 101 for it (found by the `upgrade` fuzz
+/// target's reasoning: the check compared the shortened copy).
+#[test]
+fn a_long_subprotocol_is_compared_whole() {
+    let long = "x".repeat(150);
+    let t = target("ws://127.0.0.1:9/ws");
+    let req = ClientRequest::new(&t, KEY, &[], &[long.as_str()]).unwrap();
+    let seen = parse_request(&req.bytes).unwrap();
+    assert!(seen.offers(&long));
+    let answer = accept_response(&seen.key, Some(long.as_str()));
+    assert_eq!(
+        req.check_response(&answer).unwrap().as_deref(),
+        Some(long.as_str())
+    );
+    // One character off at the end is still refused.
+    let other = format!("{}y", &long[..149]);
+    let wrong = accept_response(&seen.key, Some(other.as_str()));
+    assert!(matches!(
+        req.check_response(&wrong),
+        Err(UpgradeError::UnofferedSubprotocol { .. })
+    ));
+}
