@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{
     call, channel_tone, config, config_with_agent, events, free_base, http, start, tone_call,
-    tone_hz,
+    tone_hz, Server,
 };
 
 #[test]
@@ -221,6 +221,25 @@ fn reload_under_live_calls_drops_none() {
     }
 }
 
+/// `POST /calls` with the JSON `body`; asserts 201 and returns the new call's id.
+fn originate(s: &Server, body: &str) -> String {
+    let mut c = TcpStream::connect(s.api).unwrap();
+    write!(
+        c,
+        "POST /calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1).unwrap()
+        ["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn originate_through_the_api_reaches_a_listener_with_the_freya_headers() {
     let s = start(&config(2, "{ status = 503 }", ""));
@@ -251,21 +270,7 @@ fn originate_through_the_api_reaches_a_listener_with_the_freya_headers() {
         "headers": [["X-Campaign", "spring  sale"]],
     })
     .to_string();
-    let mut c = TcpStream::connect(s.api).unwrap();
-    write!(
-        c,
-        "POST /calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
-    let call_id = serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1)
-        .unwrap()["call_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let call_id = originate(&s, &body);
     // The callee saw the X-Freya-* headers byte-exact, ours after them.
     let incoming: serde_json::Value = loop {
         let v: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
@@ -321,21 +326,7 @@ fn an_originate_to_the_stack_itself_gives_each_leg_its_own_id_and_slot() {
     let s = start(&config(4, "{ status = 503 }", ""));
     let ev = events(&s);
     let body = serde_json::json!({ "to": format!("sip:echo@{}", s.sip) }).to_string();
-    let mut c = TcpStream::connect(s.api).unwrap();
-    write!(
-        c,
-        "POST /calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
-    let out_id = serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1)
-        .unwrap()["call_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let out_id = originate(&s, &body);
     let mut started = Vec::new();
     let mut slots = Vec::new();
     let mut answered = Vec::new();
