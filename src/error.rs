@@ -43,6 +43,9 @@ pub enum StackError {
     /// The stack is draining for a shutdown: it takes no new calls.
     #[error("the stack is shutting down and takes no new calls")]
     Draining,
+    /// An outbound campaign refused or not found.
+    #[error(transparent)]
+    Campaign(#[from] crate::campaign::CampaignError),
     /// No live call has this freya call UUID.
     #[error("no live call {call_id:?}")]
     NoSuchCall {

@@ -145,6 +145,30 @@ pub enum EventKind {
         /// called: a B2BUA route's far end, or the called party of an originate).
         by: String,
     },
+    /// An outbound campaign changed: `started`, `paused` (with the `reason`: the operator,
+    /// or the wrong-prefix breaker's count), `resumed`, `finished`, `cancelled`. For these
+    /// events `call_id` is the campaign's id (`cmp-…`); each of the campaign's calls
+    /// carries it as its `X-Freya-Campaign-Id` header (in `started`'s `headers`).
+    Campaign {
+        /// What happened.
+        state: String,
+        /// The campaign's name.
+        name: Option<String>,
+        /// Why it paused.
+        reason: Option<String>,
+        /// Numbers to dial.
+        total: usize,
+        /// Calls started so far.
+        dialed: usize,
+        /// Calls answered.
+        answered: usize,
+        /// Calls failed before an answer.
+        failed: usize,
+        /// Of `failed`, number errors (wrong prefix, no such number).
+        number_failures: usize,
+        /// Failed calls per final SIP status.
+        by_sip_code: Vec<(u16, usize)>,
+    },
     /// The call ended (always the last event of a call).
     Hangup {
         /// The SIP status that ended it (200 for a BYE after an answer).

@@ -51,7 +51,8 @@ impl Default for PacingConfig {
 /// use freya::campaign::BreakerConfig;
 /// assert_eq!(BreakerConfig::default(), BreakerConfig { window: 10, failures: 8 });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Ended calls looked at (default 10).
     pub window: usize,
@@ -207,6 +208,8 @@ pub struct Pacer {
     config: PacingConfig,
     total: usize,
     next: usize,
+    /// Numbers handed back with [`Pacer::retry`], dialed before `next`.
+    retry: VecDeque<usize>,
     /// Calls that may start now (token bucket, at most `burst`), as of `refilled`.
     tokens: f64,
     refilled: Option<Instant>,
@@ -263,6 +266,7 @@ impl Pacer {
             config,
             total,
             next: 0,
+            retry: VecDeque::new(),
             refilled: None,
             up: Vec::new(),
             recent: VecDeque::new(),
@@ -285,7 +289,7 @@ impl Pacer {
     pub fn poll_dial(&mut self, now: Instant) -> Option<usize> {
         self.refill(now);
         if self.paused.is_some()
-            || self.next >= self.total
+            || self.remaining() == 0
             || self.up.len() >= self.config.max_concurrent
         {
             return None;
@@ -295,8 +299,13 @@ impl Pacer {
             return None;
         }
         self.tokens = (self.tokens - 1.0).max(0.0);
-        let index = self.next;
-        self.next += 1;
+        let index = match self.retry.pop_front() {
+            Some(index) => index,
+            None => {
+                self.next += 1;
+                self.next - 1
+            }
+        };
         self.up.push(index);
         self.stats.dialed += 1;
         self.stats.active = self.up.len();
@@ -308,7 +317,7 @@ impl Pacer {
     /// acts (ceiling reached, paused, list done): those are events the host already waits on.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.paused.is_some()
-            || self.next >= self.total
+            || self.remaining() == 0
             || self.up.len() >= self.config.max_concurrent
         {
             return None;
@@ -364,6 +373,26 @@ impl Pacer {
         true
     }
 
+    /// The call of number `index` (from [`poll_dial`](Self::poll_dial)) never started —
+    /// no agent slot was free, say — so the number goes back to the front of the list
+    /// instead of counting as a failure. Its pace token is spent. Unknown indexes are
+    /// ignored (returns false).
+    pub fn retry(&mut self, index: usize) -> bool {
+        let Some(pos) = self.up.iter().position(|&i| i == index) else {
+            return false;
+        };
+        self.up.swap_remove(pos);
+        self.retry.push_back(index);
+        self.stats.dialed = self.stats.dialed.saturating_sub(1);
+        self.stats.active = self.up.len();
+        true
+    }
+
+    /// Numbers not dialed yet (handed back ones included).
+    pub fn remaining(&self) -> usize {
+        self.total - self.next + self.retry.len()
+    }
+
     /// Stops dialing (calls up go on) until [`resume`](Self::resume).
     pub fn pause(&mut self) {
         self.paused.get_or_insert(PauseReason::Operator);
@@ -382,7 +411,7 @@ impl Pacer {
 
     /// Every number was dialed and every call has ended.
     pub fn is_finished(&self) -> bool {
-        self.next >= self.total && self.up.is_empty()
+        self.remaining() == 0 && self.up.is_empty()
     }
 
     /// The counters so far.

@@ -214,6 +214,30 @@ fn bad_settings_are_refused_by_name() {
 }
 
 #[test]
+fn a_number_handed_back_is_dialed_next_and_counted_once() {
+    let t0 = Instant::now();
+    let mut p = Pacer::new(cfg(10.0, 1, 5), 3).unwrap();
+    assert_eq!(p.poll_dial(t0), Some(0));
+    assert!(p.retry(0));
+    assert!(!p.retry(0)); // not up any more
+    assert_eq!(
+        (p.stats().dialed, p.stats().active, p.remaining()),
+        (0, 0, 3)
+    );
+    // Its token was spent: the next call waits for the pace, then is the same number.
+    assert_eq!(p.poll_dial(t0), None);
+    assert_eq!(p.poll_timeout(), Some(t0 + ms(100)));
+    assert_eq!(p.poll_dial(t0 + ms(100)), Some(0));
+    assert_eq!(p.poll_dial(t0 + ms(200)), Some(1));
+    assert_eq!(p.poll_dial(t0 + ms(300)), Some(2));
+    for i in 0..3 {
+        assert!(p.handle_ended(t0 + ms(400), i, Outcome::Answered));
+    }
+    assert!(p.is_finished());
+    assert_eq!((p.stats().dialed, p.stats().answered), (3, 3));
+}
+
+#[test]
 fn an_empty_list_is_finished_at_once() {
     let mut p = Pacer::new(PacingConfig::default(), 0).unwrap();
     assert!(p.is_finished());

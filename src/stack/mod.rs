@@ -14,6 +14,7 @@ mod media_stats;
 mod outbound;
 mod recording;
 
+pub(crate) use outbound::originate as originate_call;
 pub use outbound::OriginateRequest;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use freya_media::relay::{PortPool, SharedPortPool};
 use freya_sip::dialog::{DialogError, Q850};
 use freya_sip::ua::{CallControl, IncomingCalls, UserAgent};
 
+use crate::campaign::{CampaignError, CampaignInfo, CampaignRequest};
 use crate::config::StackConfig;
 use crate::event::{CallEvent, EventKind};
 use crate::slots::SlotPool;
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) slot_freed: tokio::sync::Notify,
     /// Where server-mode agents dial in (`[agent_server]`).
     pub(crate) agent_server: Option<agent_link::AgentServer>,
+    /// Outbound campaigns, running and ended, by id.
+    campaigns: Mutex<HashMap<String, crate::campaign::runner::Entry>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,9 +143,38 @@ impl Inner {
         lock(&self.controls).insert(call_id.to_owned(), control);
     }
 
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<CallEvent> {
+        self.events.subscribe()
+    }
+
+    /// Whether agent pool `pool` (default: the first) has an idle slot now.
+    pub(crate) fn has_free_slot(&self, pool: Option<&str>) -> bool {
+        let name = match pool {
+            Some(p) => p.to_owned(),
+            None => match self.config().agents.first() {
+                Some(a) => a.name.clone(),
+                None => return false,
+            },
+        };
+        lock(&self.pools)
+            .get(&name)
+            .is_some_and(|p| p.busy() < p.len())
+    }
+
+    /// Whether `call_id` is a call alive here (tracked or still placing).
+    pub(crate) fn is_live(&self, call_id: &str) -> bool {
+        self.id_in_use(call_id)
+    }
+
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
+}
+
+fn no_campaign(campaign_id: &str) -> StackError {
+    StackError::Campaign(CampaignError::NoSuchCampaign {
+        campaign_id: campaign_id.to_owned(),
+    })
 }
 
 /// The running stack. Cloning gives another handle.
@@ -207,6 +240,7 @@ impl Stack {
             events,
             slot_freed: tokio::sync::Notify::new(),
             agent_server,
+            campaigns: Mutex::new(HashMap::new()),
         });
         tokio::spawn(accept(inner.clone(), incoming));
         Ok(Stack { inner })
@@ -285,6 +319,87 @@ impl Stack {
     /// target or header refused (nothing sent); [`StackError::Media`] without RTP ports.
     pub async fn originate(&self, req: OriginateRequest) -> Result<String, StackError> {
         outbound::originate(self.inner.clone(), req).await
+    }
+
+    /// Starts an outbound campaign (see [`CampaignRequest`]): the list is checked first
+    /// and the campaign refused whole when an entry cannot be dialed (unless
+    /// `skip_invalid`); then its calls go out at the pace. Its progress comes as
+    /// `campaign` events and from [`Stack::campaign`].
+    ///
+    /// # Errors
+    /// [`CampaignError::InvalidNumbers`] (every refused entry, with its line and reason),
+    /// [`CampaignError::EmptyList`], [`CampaignError::Pacing`] for a bad pace setting;
+    /// [`StackError::Draining`] while shutting down.
+    pub fn start_campaign(&self, req: CampaignRequest) -> Result<CampaignInfo, StackError> {
+        if self.inner.is_draining() {
+            return Err(StackError::Draining);
+        }
+        let (id, entry) = crate::campaign::runner::start(&self.inner, req)?;
+        let info = entry.info();
+        lock(&self.inner.campaigns).insert(id, entry);
+        Ok(info)
+    }
+
+    /// Every campaign started since the stack began, oldest id first.
+    pub fn campaigns(&self) -> Vec<CampaignInfo> {
+        let mut v: Vec<_> = lock(&self.inner.campaigns)
+            .values()
+            .map(|e| e.info())
+            .collect();
+        v.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+        v
+    }
+
+    /// One campaign.
+    ///
+    /// # Errors
+    /// [`CampaignError::NoSuchCampaign`].
+    pub fn campaign(&self, campaign_id: &str) -> Result<CampaignInfo, StackError> {
+        lock(&self.inner.campaigns)
+            .get(campaign_id)
+            .map(|e| e.info())
+            .ok_or_else(|| no_campaign(campaign_id))
+    }
+
+    /// Stops a campaign dialing (its calls up go on) until [`Stack::resume_campaign`].
+    ///
+    /// # Errors
+    /// [`CampaignError::NoSuchCampaign`], [`CampaignError::Ended`].
+    pub fn pause_campaign(&self, campaign_id: &str) -> Result<(), StackError> {
+        self.campaign_command(campaign_id, crate::campaign::runner::Command::Pause)
+    }
+
+    /// Dials again, after an operator's pause or the wrong-prefix breaker (which starts
+    /// over).
+    ///
+    /// # Errors
+    /// [`CampaignError::NoSuchCampaign`], [`CampaignError::Ended`].
+    pub fn resume_campaign(&self, campaign_id: &str) -> Result<(), StackError> {
+        self.campaign_command(campaign_id, crate::campaign::runner::Command::Resume)
+    }
+
+    /// Ends a campaign: nothing more is dialed; it is `cancelled` once its calls end.
+    ///
+    /// # Errors
+    /// [`CampaignError::NoSuchCampaign`], [`CampaignError::Ended`].
+    pub fn cancel_campaign(&self, campaign_id: &str) -> Result<(), StackError> {
+        self.campaign_command(campaign_id, crate::campaign::runner::Command::Cancel)
+    }
+
+    fn campaign_command(
+        &self,
+        campaign_id: &str,
+        command: crate::campaign::runner::Command,
+    ) -> Result<(), StackError> {
+        let campaigns = lock(&self.inner.campaigns);
+        let entry = campaigns
+            .get(campaign_id)
+            .ok_or_else(|| no_campaign(campaign_id))?;
+        entry.commands.send(command).map_err(|_| {
+            StackError::Campaign(CampaignError::Ended {
+                campaign_id: campaign_id.to_owned(),
+            })
+        })
     }
 
     /// The calls alive now.

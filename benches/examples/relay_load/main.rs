@@ -12,6 +12,15 @@
 //! from `/proc/.../schedstat` (the relay thread's for freya, every thread of the process for
 //! rtpengine), so "packets per second per core" is forwarded packets/s ÷ CPU fraction.
 //!
+//! `--receiver sleep` (default): the generator is a current-thread tokio runtime whose
+//! receivers wait in epoll, so every forwarded packet's `sendto` in the relay also runs the
+//! loopback wake-up of the generator (charged to the relay's CPU; on a NIC it would not be).
+//! `--receiver poll`: one generator thread with no runtime sends on a spin-timed, evenly spread
+//! schedule and busy-polls its receivers between sends, so nobody sleeps on a receiving socket
+//! and the relay pays only for its own work, as with a far end on another host. The generator
+//! then needs a core of its own: `--gen-cpu 0 --relay-cpu 1` pins the threads (rtpengine:
+//! `taskset -c 1`). `late_sends` counts sends more than 100 µs behind their schedule.
+//!
 //! ```text
 //! cargo build --release -p freya-benches --example relay_load
 //! target/release/examples/relay_load --target freya --streams 1000 --seconds 10
@@ -30,6 +39,9 @@ use freya_media::relay::{
 };
 use tokio::net::UdpSocket;
 
+#[cfg(target_os = "linux")]
+mod uring;
+
 /// Sockets the generator sends from and receives on (streams are spread over them).
 const SOCKETS: usize = 8;
 const PACKET: usize = 172;
@@ -44,6 +56,15 @@ struct Args {
     ports: (u16, u16),
     ng: SocketAddr,
     rtpengine_pid: Option<u32>,
+    /// `sleep`: the generator's receivers wait in tokio (epoll) for each datagram, so the
+    /// relay's `sendto` also pays for waking them. `poll`: one generator thread busy-polls its
+    /// sockets and sends on a spin-timed schedule, as a far end on another host would cost
+    /// the relay nothing to wake.
+    receiver: String,
+    /// CPU to pin the generator thread to (`poll` needs a core of its own).
+    gen_cpu: Option<usize>,
+    /// CPU to pin freya's relay thread to.
+    relay_cpu: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +77,9 @@ fn parse_args() -> Result<Args, String> {
         ports: (20_000, 29_999),
         ng: SocketAddr::from(([127, 0, 0, 1], 2223)),
         rtpengine_pid: None,
+        receiver: "sleep".into(),
+        gen_cpu: None,
+        relay_cpu: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +93,9 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => a.warmup = v.parse().map_err(|_| bad())?,
             "--ng" => a.ng = v.parse().map_err(|_| bad())?,
             "--rtpengine-pid" => a.rtpengine_pid = Some(v.parse().map_err(|_| bad())?),
+            "--receiver" => a.receiver = v,
+            "--gen-cpu" => a.gen_cpu = Some(v.parse().map_err(|_| bad())?),
+            "--relay-cpu" => a.relay_cpu = Some(v.parse().map_err(|_| bad())?),
             "--ports" => {
                 let (x, y) = v.split_once('-').ok_or_else(bad)?;
                 a.ports = (x.parse().map_err(|_| bad())?, y.parse().map_err(|_| bad())?);
@@ -76,8 +103,11 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {flag}")),
         }
     }
-    if !["freya", "rtpengine", "direct"].contains(&a.target.as_str()) || a.pps == 0 {
-        return Err("--target freya|rtpengine|direct, --pps > 0".into());
+    if !["freya", "uring", "rtpengine", "direct"].contains(&a.target.as_str()) || a.pps == 0 {
+        return Err("--target freya|uring|rtpengine|direct, --pps > 0".into());
+    }
+    if !["sleep", "poll"].contains(&a.receiver.as_str()) {
+        return Err(format!("--receiver sleep|poll, not {}", a.receiver));
     }
     Ok(a)
 }
@@ -99,6 +129,27 @@ fn all_tasks(pid: u32) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Pins the calling thread to one CPU (Linux `sched_setaffinity`); other systems ignore it.
+fn pin_to(cpu: Option<usize>) -> Result<(), String> {
+    let Some(cpu) = cpu else { return Ok(()) };
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `set` is a plain bitmask owned by this frame; 0 = the calling thread.
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        if rc != 0 {
+            return Err(format!(
+                "pinning to CPU {cpu}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 // ---- rtpengine's ng protocol (bencode over UDP) ----
@@ -287,7 +338,11 @@ fn start_freya(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (streams, ports, from, to) = (args.streams, args.ports, from.to_vec(), to.to_vec());
+    let relay_cpu = args.relay_cpu;
     let thread = std::thread::spawn(move || {
+        if let Err(e) = pin_to(relay_cpu) {
+            return drop(ready_tx.send(Err(e)));
+        }
         let task =
             std::fs::read_link("/proc/thread-self").map(|p| format!("/proc/{}", p.display()));
         let rt = match tokio::runtime::Builder::new_current_thread()
@@ -424,6 +479,80 @@ async fn generate(
     m
 }
 
+/// `--receiver poll`: one thread, no runtime. Send `n` (stream `n % streams`) is due at
+/// `n × interval / streams`, so sends are spread evenly rather than bunched on 1 ms ticks;
+/// between sends the thread reads every receiver with nonblocking `recv_from` until it is
+/// empty. Nothing ever sleeps on a receiving socket, so a relay's `sendto` delivers into the
+/// queue without waking anybody, and arrivals are stamped within one send's time.
+fn generate_polling(
+    args: &Args,
+    senders: &[StdUdpSocket],
+    receivers: &[StdUdpSocket],
+    targets: &[SocketAddr],
+    epoch: Instant,
+) -> (Measured, u64) {
+    let window = (
+        Duration::from_secs_f64(args.warmup),
+        Duration::from_secs_f64(args.warmup + args.seconds),
+    );
+    let in_window = move |t: Duration| t >= window.0 && t < window.1;
+    let spacing_ns = 1e9 / f64::from(args.pps) / args.streams as f64;
+    let end = window.1 + Duration::from_millis(500);
+    let mut seq = vec![0u16; args.streams];
+    let mut packet = [0u8; PACKET];
+    packet[0] = 0x80;
+    let mut buf = [0u8; 2048];
+    let mut m = Measured {
+        sent: 0,
+        received: 0,
+        latencies_us: Vec::new(),
+    };
+    let (mut n, mut late_sends) = (0u64, 0u64);
+    loop {
+        let now = epoch.elapsed();
+        if now >= end {
+            break;
+        }
+        // At most 4 sends between receive passes, so a backlog cannot blur arrival stamps.
+        let mut burst = 0;
+        while now < window.1 && burst < 4 && (n as f64 * spacing_ns) as u128 <= now.as_nanos() {
+            let i = (n % args.streams as u64) as usize;
+            let due = Duration::from_nanos((n as f64 * spacing_ns) as u64);
+            packet[2..4].copy_from_slice(&seq[i].to_be_bytes());
+            packet[4..8].copy_from_slice(&(u32::from(seq[i]) * 160).to_be_bytes());
+            packet[8..12].copy_from_slice(&(i as u32).to_be_bytes());
+            let t = epoch.elapsed();
+            if in_window(t) && t.saturating_sub(due) > Duration::from_micros(100) {
+                late_sends += 1;
+            }
+            packet[12..20].copy_from_slice(&(t.as_nanos() as u64).to_be_bytes());
+            seq[i] = seq[i].wrapping_add(1);
+            if senders[i % SOCKETS].send_to(&packet, targets[i]).is_ok() && in_window(t) {
+                m.sent += 1;
+            }
+            n += 1;
+            burst += 1;
+        }
+        for socket in receivers {
+            while let Ok((len, _)) = socket.recv_from(&mut buf) {
+                let now = epoch.elapsed();
+                if len < 20 {
+                    continue;
+                }
+                let sent = Duration::from_nanos(u64::from_be_bytes(
+                    buf[12..20].try_into().unwrap_or_default(),
+                ));
+                if in_window(sent) {
+                    m.received += 1;
+                    m.latencies_us
+                        .push(now.saturating_sub(sent).as_micros().min(u32::MAX as u128) as u32);
+                }
+            }
+        }
+    }
+    (m, late_sends)
+}
+
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -452,12 +581,44 @@ fn main() -> Result<(), String> {
         .collect();
 
     let mut freya = None;
+    let mut uring_relay = None;
     let (targets, relay_tasks) = match args.target.as_str() {
         "freya" => {
             let (relay, targets) = start_freya(&args, &from, &to)?;
             let tasks = vec![relay.task.clone()];
             freya = Some(relay);
             (targets, tasks)
+        }
+        #[cfg(target_os = "linux")]
+        "uring" => {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let (task_tx, task_rx) = std::sync::mpsc::channel();
+            let (streams, from2, to2, stop2, cpu) = (
+                args.streams,
+                from.clone(),
+                to.clone(),
+                stop.clone(),
+                args.relay_cpu,
+            );
+            let thread = std::thread::spawn(move || {
+                let _ = task_tx.send(
+                    std::fs::read_link("/proc/thread-self")
+                        .map(|p| format!("/proc/{}", p.display()))
+                        .unwrap_or_default(),
+                );
+                if let Err(e) = pin_to(cpu) {
+                    let _ = ready_tx.send(Err(e.clone()));
+                    return Err(e);
+                }
+                uring::run(streams, from2, to2, stop2, ready_tx.clone()).inspect_err(|e| {
+                    let _ = ready_tx.send(Err(e.clone()));
+                })
+            });
+            let targets = ready_rx.recv().map_err(|e| e.to_string())??;
+            let task = task_rx.recv().map_err(|e| e.to_string())?;
+            uring_relay = Some((stop, thread));
+            (targets, vec![task])
         }
         "rtpengine" => {
             let pid = args
@@ -473,6 +634,11 @@ fn main() -> Result<(), String> {
     let epoch = Instant::now();
     let gen_args = args.clone();
     let generator = std::thread::spawn(move || {
+        pin_to(gen_args.gen_cpu)?;
+        if gen_args.receiver == "poll" {
+            let (m, late) = generate_polling(&gen_args, &senders, &receivers, &targets, epoch);
+            return Ok::<_, String>((m, Some(late)));
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -487,11 +653,8 @@ fn main() -> Result<(), String> {
                 wrap(senders).map_err(|e| e.to_string())?,
                 wrap(receivers).map_err(|e| e.to_string())?,
             );
-            let gen_task = std::fs::read_link("/proc/thread-self")
-                .map(|p| format!("/proc/{}", p.display()))
-                .unwrap_or_default();
             let m = generate(gen_args, s, r, targets, epoch).await;
-            Ok::<_, String>((m, gen_task))
+            Ok::<_, String>((m, None))
         })
     });
     std::thread::sleep(Duration::from_secs_f64(args.warmup));
@@ -500,10 +663,18 @@ fn main() -> Result<(), String> {
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     let cpu1 = cpu_ns(&relay_tasks);
     let wall = t0.elapsed().as_secs_f64();
-    let (mut m, _gen_task) = generator.join().map_err(|_| "generator panicked")??;
+    let (mut m, late_sends) = generator.join().map_err(|_| "generator panicked")??;
     if let Some(relay) = freya {
         let _ = relay.stop.send(());
         let _ = relay.thread.join();
+    }
+    if let Some((stop, thread)) = uring_relay {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match thread.join() {
+            Ok(Ok(stats)) => println!("uring relay: {stats:?}"),
+            Ok(Err(e)) => println!("uring relay failed: {e}"),
+            Err(_) => println!("uring relay panicked"),
+        }
     }
     if args.target == "rtpengine" {
         rtpengine_delete(&args);
@@ -512,8 +683,9 @@ fn main() -> Result<(), String> {
     let cpu = (cpu1 - cpu0) as f64 / 1e9 / wall;
     let pps = m.received as f64 / args.seconds;
     println!(
-        "target={} streams={} offered={:.0} pps forwarded={:.0} pps loss={:.3}% relay_cpu={:.1}% of one core{} latency_us p50={} p99={} p99.9={} max={}",
+        "target={} receiver={} streams={} offered={:.0} pps forwarded={:.0} pps loss={:.3}% relay_cpu={:.1}% of one core{} latency_us p50={} p99={} p99.9={} max={}{}",
         args.target,
+        args.receiver,
         args.streams,
         m.sent as f64 / args.seconds,
         pps,
@@ -524,6 +696,7 @@ fn main() -> Result<(), String> {
         percentile(&m.latencies_us, 0.99),
         percentile(&m.latencies_us, 0.999),
         m.latencies_us.last().copied().unwrap_or(0),
+        late_sends.map(|l| format!(" late_sends={l}")).unwrap_or_default(),
     );
     Ok(())
 }

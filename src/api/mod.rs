@@ -11,6 +11,12 @@
 //! | `GET /endpoints` | trunks, user endpoints, registrations |
 //! | `POST /reload` | re-read the configuration (as SIGHUP does) |
 //! | `GET /events` | `text/event-stream` of [`CallEvent`](crate::event::CallEvent) JSON |
+//! | `POST /campaigns` | start a campaign ([`CampaignRequest`](crate::campaign::CampaignRequest)) → `201` [`CampaignInfo`](crate::campaign::CampaignInfo); `422` lists every refused number |
+//! | `GET /campaigns`, `GET /campaigns/{id}` | campaigns and each number's fate |
+//! | `POST /campaigns/{id}/pause`, `…/resume`, `…/cancel` | → `202`; `404` unknown, `409` ended |
+//! | `POST /numbers/validate` | `{"numbers": […], "rules": {…}}` → the normalised list and every refused entry, nothing dialed |
+
+mod campaigns;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +68,10 @@ pub async fn serve(
         .route("/endpoints", get(endpoints))
         .route("/reload", post(reload_handler))
         .route("/events", get(events))
+        .route("/campaigns", get(campaigns::list).post(campaigns::start))
+        .route("/campaigns/{id}", get(campaigns::show))
+        .route("/campaigns/{id}/{action}", post(campaigns::command))
+        .route("/numbers/validate", post(campaigns::validate))
         .with_state(Api {
             stack,
             token,

@@ -1,0 +1,283 @@
+//! Outbound campaigns end to end on `freya-stack`: the stack dials a list through a trunk
+//! that points back at itself, where numbers under `+1415` reach the built-in echo agents
+//! and every other number is refused with 404 (no route). The wrong-prefix breaker pauses
+//! a campaign of unknown numbers, resume dials the rest; a campaign of good numbers never
+//! has more calls up than its ceiling and ends `finished`; a list with a bad entry is
+//! refused whole, entry by entry.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::{events, free_base, http, start, Server};
+use serde_json::{json, Value};
+
+fn self_dialing_config() -> String {
+    let sip = free_base(1);
+    let rtp = 2 * (free_base(1) / 2).min(30000);
+    let agents = free_base(8);
+    format!(
+        r#"
+[sip]
+bind = "127.0.0.1:{sip}"
+t1_ms = 100
+[[trunks]]
+name = "self"
+match = ["127.0.0.0/8"]
+host = "127.0.0.1:{sip}"
+[media]
+address = "127.0.0.1"
+rtp_port_start = {rtp}
+rtp_port_end = {rtp_end}
+[[agents]]
+name = "echo"
+slots = 8
+base_port = {agents}
+url = "ws://127.0.0.1:{{port}}/telephony/ws"
+protocol = "twilio"
+builtin_echo = true
+busy = {{ status = 503 }}
+[[routes]]
+name = "sales"
+called = "+1415*"
+agents = "echo"
+[control]
+listen = "127.0.0.1:0"
+token = "t0ken"
+"#,
+        rtp_end = rtp + 2 * 40 - 1,
+    )
+}
+
+fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut c = TcpStream::connect(s.api).unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    let status = resp.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// The next `campaign` event of `id` (skipping call events), within 20 s.
+fn next_campaign_event(ev: &Receiver<Value>, id: &str, seen: &mut Vec<Value>) -> Value {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let e = ev
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no campaign event for {id}; saw {seen:#?}"));
+        seen.push(e.clone());
+        if e["event"] == "campaign" && e["call_id"] == id {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn a_wrong_prefix_pauses_the_campaign_and_resume_dials_the_rest() {
+    let s = start(&self_dialing_config());
+    let ev = events(&s);
+    let numbers: Vec<String> = (0..12).map(|i| format!("+1999555{i:04}")).collect();
+    let (status, info) = post(
+        &s,
+        "/campaigns",
+        &json!({"name": "wrong prefix", "numbers": numbers, "trunk": "self",
+                "calls_per_second": 20, "burst": 2, "max_concurrent": 2}),
+    );
+    assert_eq!(status, 201, "{info}");
+    let id = info["campaign_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("cmp-"));
+    let mut seen = Vec::new();
+    assert_eq!(next_campaign_event(&ev, &id, &mut seen)["state"], "started");
+    let paused = next_campaign_event(&ev, &id, &mut seen);
+    assert_eq!(paused["state"], "paused", "{paused}");
+    let reason = paused["reason"].as_str().unwrap();
+    assert!(reason.contains("number error"), "{reason}");
+    // At most the ceiling's worth of calls went out after the 8th failure.
+    let dialed = paused["dialed"].as_u64().unwrap();
+    assert!((8..=10).contains(&dialed), "{paused}");
+    assert!(paused["number_failures"].as_u64().unwrap() >= 8, "{paused}");
+    // Every failed call's own events carry the campaign id and the 404.
+    let hangups: Vec<_> = seen
+        .iter()
+        .filter(|e| e["event"] == "hangup" && e["sip_code"] == 404)
+        .collect();
+    assert!(hangups.len() >= 8, "{seen:#?}");
+    let started_outbound = seen
+        .iter()
+        .filter(|e| e["event"] == "started" && e["direction"] == "outbound")
+        .filter(|e| {
+            e["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h[0] == "X-Freya-Campaign-Id" && h[1] == id.as_str())
+        })
+        .count();
+    assert!(started_outbound >= 8, "{seen:#?}");
+
+    // Paused: nothing more is dialed.
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, body) = http(&s, "GET", &format!("/campaigns/{id}"), Some("t0ken"));
+    assert_eq!(code, 200);
+    let now: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(now["state"], "paused");
+    assert!(now["dialed"].as_u64().unwrap() <= 10);
+
+    let (code, _) = post(&s, &format!("/campaigns/{id}/resume"), &json!({}));
+    assert_eq!(code, 202);
+    assert_eq!(next_campaign_event(&ev, &id, &mut seen)["state"], "resumed");
+    let end = next_campaign_event(&ev, &id, &mut seen);
+    assert_eq!(end["state"], "finished", "{end}");
+    assert_eq!(
+        (end["dialed"].as_u64(), end["failed"].as_u64()),
+        (Some(12), Some(12))
+    );
+    assert_eq!(end["by_sip_code"], json!([[404, 12]]));
+    let (_, body) = http(&s, "GET", &format!("/campaigns/{id}"), Some("t0ken"));
+    let info: Value = serde_json::from_str(&body).unwrap();
+    let results = info["numbers"].as_array().unwrap();
+    assert_eq!(results.len(), 12);
+    for (r, n) in results.iter().zip(&numbers) {
+        assert_eq!(r["number"], n.as_str());
+        assert_eq!(
+            (r["outcome"].as_str(), r["sip_code"].as_u64()),
+            (Some("failed"), Some(404))
+        );
+        assert_eq!(r["q850_cause"], 1, "{r}"); // unallocated number
+    }
+    // A finished campaign cannot be paused.
+    let (code, _) = post(&s, &format!("/campaigns/{id}/pause"), &json!({}));
+    assert_eq!(code, 409);
+}
+
+#[test]
+fn a_campaign_keeps_its_ceiling_and_finishes_when_its_calls_end() {
+    let s = start(&self_dialing_config());
+    let ev = events(&s);
+    let numbers: Vec<String> = (0..4).map(|i| format!("+1 415 555 {i:04}")).collect();
+    let (status, info) = post(
+        &s,
+        "/campaigns",
+        &json!({"numbers": numbers, "trunk": "self", "workflow_id": "wf-camp",
+                "calls_per_second": 20, "burst": 4, "max_concurrent": 2}),
+    );
+    assert_eq!(status, 201, "{info}");
+    let id = info["campaign_id"].as_str().unwrap().to_owned();
+    assert_eq!(info["numbers"][0]["number"], "+14155550000"); // normalised
+    let (mut up, mut most, mut answered) = (0i32, 0i32, 0);
+    let end = Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let e = ev
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+            .expect("campaign did not finish");
+        let outbound_of_campaign = e["direction"] == "outbound";
+        match e["event"].as_str().unwrap() {
+            "started" if outbound_of_campaign => {
+                up += 1;
+                most = most.max(up);
+            }
+            "answered" => {
+                // Answer seen on either leg; hang up the outbound one (the campaign's).
+                let call = e["call_id"].as_str().unwrap();
+                let calls: Value =
+                    serde_json::from_str(&http(&s, "GET", "/calls", Some("t0ken")).1).unwrap();
+                let outbound = calls
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["call_id"] == call && c["direction"] == "outbound");
+                if outbound {
+                    answered += 1;
+                    let (code, _) = http(&s, "DELETE", &format!("/calls/{call}"), Some("t0ken"));
+                    assert_eq!(code, 202);
+                }
+            }
+            "hangup" => {
+                let c = e["call_id"].as_str().unwrap();
+                if is_campaign_call(&s, &id, c) {
+                    up -= 1;
+                }
+            }
+            "campaign" if e["call_id"] == id.as_str() && e["state"] == "finished" => break e,
+            _ => {}
+        }
+    };
+    assert_eq!(answered, 4);
+    assert!(most <= 2, "{most} calls up at once against a ceiling of 2");
+    assert_eq!(
+        most, 2,
+        "the ceiling was never reached: the pace held it back?"
+    );
+    assert_eq!(
+        (finished["answered"].as_u64(), finished["failed"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let (_, body) = http(&s, "GET", &format!("/campaigns/{id}"), Some("t0ken"));
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["state"], "finished");
+    for r in info["numbers"].as_array().unwrap() {
+        assert_eq!(r["outcome"], "answered", "{r}");
+        assert!(r["call_id"].as_str().is_some_and(|c| c.len() == 36), "{r}");
+    }
+}
+
+/// Whether `call` is one of campaign `id`'s calls (from the campaign's number list).
+fn is_campaign_call(s: &Server, id: &str, call: &str) -> bool {
+    let (_, body) = http(s, "GET", &format!("/campaigns/{id}"), Some("t0ken"));
+    let info: Value = serde_json::from_str(&body).unwrap();
+    info["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["call_id"] == call)
+}
+
+#[test]
+fn a_list_with_bad_entries_is_refused_entry_by_entry_and_nothing_is_dialed() {
+    let s = start(&self_dialing_config());
+    let list = json!([
+        "+14155550100",
+        "415 555 0101",
+        "+1415555O102",
+        "+14155550100"
+    ]);
+    let (status, body) = post(&s, "/campaigns", &json!({"numbers": list, "trunk": "self"}));
+    assert_eq!(status, 422, "{body}");
+    let lines: Vec<u64> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3, 4]);
+    assert_eq!(body["rejected"][0]["reason"]["kind"], "no_country_code");
+    assert_eq!(body["rejected"][1]["reason"]["kind"], "bad_character");
+    assert_eq!(body["rejected"][2]["reason"]["kind"], "duplicate");
+    let (_, campaigns) = http(&s, "GET", "/campaigns", Some("t0ken"));
+    assert_eq!(campaigns.trim(), "[]");
+    let (_, calls) = http(&s, "GET", "/calls", Some("t0ken"));
+    assert_eq!(calls.trim(), "[]");
+    // The same list checked on its own, with a country code and a prefix rule.
+    let (status, checked) = post(
+        &s,
+        "/numbers/validate",
+        &json!({"numbers": list, "rules": {"default_country_code": "1", "allowed_prefixes": ["+1415"]}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(checked["valid"], json!(["+14155550100", "+14155550101"]));
+    assert_eq!(checked["rejected"].as_array().unwrap().len(), 2);
+    // An unknown campaign.
+    let (code, _) = post(&s, "/campaigns/cmp-nope/pause", &json!({}));
+    assert_eq!(code, 404);
+}
