@@ -23,7 +23,6 @@ use super::agent_link::{agent_leg, dial_in_url};
 use super::media::{remote_media, CallMedia, Inbound, RtpOut};
 use super::media_sinks::{take_recorder, AgentAudio, CallerAudio, SharedRecorder};
 use super::media_stats::{agent_call, PeerRole, PumpCounters};
-use super::recording::record_rtp;
 pub(crate) use super::recording::start_recording;
 use super::{CallSummary, Inner};
 use crate::config::{AgentMode, AgentPool, Route, StackConfig};
@@ -504,12 +503,10 @@ pub(crate) async fn pump(
                 // Telephone-events and foreign payload types (the audio went to the sink).
                 let Some(MediaPacket::Rtp(p)) = packet else { continue };
                 let now = Instant::now();
-                if let Inbound::Audio(pcm) = media.receive(now, &p) {
-                    // Only a packet that raced the sink's installation (see set_rtp_sink).
-                    let _ = agent_tx.send_audio(&pcm);
-                    if let Some(r) = &recorder {
-                        record_rtp(&mut r.lock().unwrap_or_else(|e| e.into_inner()), id, now, &p, &pcm);
-                    }
+                if media.receive(now, &p) == Inbound::Audio {
+                    // Cannot happen: the sink takes the agreed audio from its installation
+                    // on, queued packets included (`EndpointReceiver::set_rtp_sink`).
+                    tracing::error!(call_id = id, "stack: caller audio bypassed its sink, dropped");
                 }
                 forward_dtmf(inner, id, &agent_tx, &mut media, now, &mut counted);
             }

@@ -16,8 +16,10 @@ use freya_sip::sdp::{Codec, Direction, Negotiated};
 /// What one received RTP packet gave.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Inbound {
-    /// Decoded audio: 8 kHz 16-bit samples (160 for 20 ms).
-    Audio(Vec<i16>),
+    /// The agreed audio. It is decoded by the relay-side sink (`media_sinks::CallerAudio`),
+    /// which takes every such packet from its installation on (queued ones included), so
+    /// one reaching the call's task means no sink is installed.
+    Audio,
     /// Nothing yet (a telephone-event packet mid-digit, a duplicate).
     Nothing,
     /// A payload type the SDP did not agree: dropped, counted.
@@ -61,9 +63,7 @@ impl CallMedia {
     pub(crate) fn receive(&mut self, now: Instant, p: &RtpPacket) -> Inbound {
         let pt = p.payload_type();
         if pt == self.payload_type {
-            let mut out = Vec::with_capacity(p.payload().len());
-            self.law.decode_into(p.payload(), &mut out);
-            return Inbound::Audio(out);
+            return Inbound::Audio;
         }
         if Some(pt) == self.telephone_event {
             if let Err(error) =
@@ -196,9 +196,11 @@ mod tests {
             assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
             assert_eq!(b.timestamp(), a.timestamp().wrapping_add(160));
             assert_eq!(a.payload_type(), codec.static_payload_type());
-            let Inbound::Audio(back) = m.receive(Instant::now(), &a) else {
-                panic!("audio expected")
-            };
+            assert_eq!(m.receive(Instant::now(), &a), Inbound::Audio);
+            let (law, pt) = m.audio();
+            assert_eq!(pt, codec.static_payload_type());
+            let mut back = Vec::new();
+            law.decode_into(a.payload(), &mut back);
             // G.711 keeps 8000-amplitude samples within a few percent.
             for (x, y) in tone.iter().zip(&back) {
                 assert!((i32::from(*x) - i32::from(*y)).abs() <= 260, "{x} vs {y}");

@@ -403,9 +403,9 @@ impl EndpointLink {
     }
 
     /// Installs `sink`, offering it the queued RTP first (see
-    /// [`EndpointReceiver::set_rtp_sink`]). The sink lock is held throughout, so the relay
-    /// task's next packet waits for the queued ones (one that had passed the sink check
-    /// just before stays queued, behind the ones the sink left).
+    /// [`EndpointReceiver::set_rtp_sink`]). The sink lock is held throughout, and
+    /// `push_to_app` holds it from its sink check until its packet is queued, so every RTP
+    /// packet is either offered here or to the installed sink.
     fn set_sink(&self, mut sink: Box<dyn RtpSink>) {
         let mut slot = self.sink();
         let queued = std::mem::take(&mut self.lock().to_app);
@@ -417,8 +417,8 @@ impl EndpointLink {
             })
             .collect();
         if !kept.is_empty() {
-            // In front of anything the relay task queued meanwhile (a packet that passed the
-            // sink check just before this call took the sink lock): those are newer.
+            // Back in front, in order (nothing was queued meanwhile: the relay task waits
+            // for the sink lock).
             let mut s = self.lock();
             for packet in kept.into_iter().rev() {
                 s.to_app.push_front(packet);
@@ -473,11 +473,13 @@ impl EndpointLink {
     /// Queues a packet for the receiver; `false` (the packet is dropped, the caller counts
     /// it) when `capacity` packets wait or the receiver is gone.
     pub(crate) fn push_to_app(&self, packet: MediaPacket) -> bool {
-        if let MediaPacket::Rtp(p) = &packet {
-            if let Some(sink) = self.sink().as_mut() {
-                if sink.take(p) {
-                    return true;
-                }
+        // The sink lock is held until the packet is queued (lock order: sink, then state,
+        // as in `set_sink`), so a sink being installed meanwhile finds this packet in the
+        // queue and is offered it: no RTP packet the sink would take can slip past it.
+        let mut sink = self.sink();
+        if let (MediaPacket::Rtp(p), Some(sink)) = (&packet, sink.as_mut()) {
+            if sink.take(p) {
+                return true;
             }
         }
         let waker = {
@@ -488,6 +490,7 @@ impl EndpointLink {
             s.to_app.push_back(packet);
             s.app_waker.take()
         };
+        drop(sink);
         if let Some(w) = waker {
             w.wake();
         }
