@@ -2,7 +2,7 @@
  * freya: an embeddable SIP/RTP stack for voice-AI telephony — Node.js bindings.
  *
  * A thin shell over the Rust crate `freya` (freya-node/src/lib.rs). For now it exposes the
- * header-preserving SIP message parser.
+ * header-preserving SIP message parser and the check of a campaign's phone list.
  */
 
 /// <reference types="node" />
@@ -70,3 +70,81 @@ export interface SipParseError extends Error {
  * @throws {SipParseError} when the message is refused (`err.code === 'ERR_SIP_PARSE'`).
  */
 export declare function parseMessage(buf: Buffer): Message
+
+/** How `validateNumbers` reads a phone list. Any other key is refused with a `TypeError`. */
+export interface NumberRules {
+  /**
+   * The country code (digits, e.g. `"44"`; a leading `+` is allowed) that completes a national
+   * number: one with the national trunk prefix `0` (`"020 7183 8750"`) or with no prefix at
+   * all. Unset: such entries are refused (kind `"no_country_code"`). Must be 1 to 3 digits not
+   * starting with 0, else every entry is refused with kind `"bad_rule"`.
+   */
+  defaultCountryCode?: string | null
+  /**
+   * E.164 prefixes the campaign may dial (`["+1415", "+44"]`); unset or empty: any. A number
+   * outside them is refused (kind `"prefix_not_allowed"`): the wrong-prefix check.
+   */
+  allowedPrefixes?: string[] | null
+}
+
+/**
+ * Why an entry was refused, exactly as the Rust `NumberError` serializes it: `kind` and the
+ * variant's fields (snake_case keys). `entry` is the entry as given, `number` as normalised
+ * (E.164, `"+…"`).
+ */
+export type NumberErrorReason =
+  | { kind: 'empty' }
+  /** A character that is neither a digit, a leading `+`, nor a separator (space `-` `.` `(` `)`). */
+  | { kind: 'bad_character'; entry: string; ch: string; /** 1-based, in characters. */ at: number }
+  /** Fewer than 7 digits (country code included). */
+  | { kind: 'too_short'; number: string; digits: number }
+  /** More than 15 digits (ITU-T E.164 §6.1). */
+  | { kind: 'too_long'; number: string; digits: number }
+  /** A national number and no `defaultCountryCode` to complete it. */
+  | { kind: 'no_country_code'; entry: string }
+  /** `+0…`: no country code starts with 0. */
+  | { kind: 'zero_country_code'; number: string }
+  /** Outside `allowedPrefixes` (`allowed`: the prefixes, comma-separated). */
+  | { kind: 'prefix_not_allowed'; number: string; allowed: string }
+  /** The same number (after normalising) is on an earlier line, `first_line` (1-based). */
+  | { kind: 'duplicate'; number: string; first_line: number }
+  /** A `sip:`/`sips:` entry that is not `sip:user@host`. */
+  | { kind: 'bad_uri'; entry: string }
+  /** A rule itself is wrong (`setting`: `"default_country_code"` or `"allowed_prefixes"`). */
+  | { kind: 'bad_rule'; setting: string; value: string; reason: string }
+
+/** One refused entry of a phone list. */
+export interface RejectedNumber {
+  /** The entry's line in the list (1-based: `numbers[line - 1]`). */
+  line: number
+  /** The entry as given. */
+  value: string
+  /** Why it was refused: `reason.kind` (`"bad_character"`, `"duplicate"`, `"bad_rule"`, …). */
+  kind: NumberErrorReason['kind']
+  /** The reason in words, quoting the entry, e.g. `"\"+14155550100\" is already on line 2"`. */
+  message: string
+  /** The reason with its fields, as the Rust error serializes it. */
+  reason: NumberErrorReason
+}
+
+/** A checked phone list: what can be dialed, in list order, and what cannot. */
+export interface NumberList {
+  /** E.164 numbers (`"+14155550100"`) and SIP URIs, normalised, in the order given. */
+  valid: string[]
+  /** The entries refused, with their lines. */
+  rejected: RejectedNumber[]
+}
+
+/**
+ * Checks a campaign's phone list before anything is dialed. Each entry is normalised to E.164
+ * (`"+1 (415) 555-0100"` → `"+14155550100"`, `00` → `+`, a national number completed with
+ * `rules.defaultCountryCode`) or kept as a SIP URI; letters, duplicates, numbers outside
+ * `rules.allowedPrefixes` and the like are refused with their line. Synchronous (pure, no I/O).
+ *
+ * A bad entry or a bad rule value never throws (a bad rule refuses every entry with kind
+ * `"bad_rule"`).
+ *
+ * @throws {TypeError} when `rules` has another key (`code` `"ERR_INVALID_ARG_VALUE"`) or a rule
+ *   of the wrong type (`code` `"ERR_INVALID_ARG_TYPE"`).
+ */
+export declare function validateNumbers(numbers: string[], rules?: NumberRules | null): NumberList

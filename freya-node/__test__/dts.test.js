@@ -3,7 +3,8 @@
 // index.d.ts is maintained by hand (it also describes the thrown SipParseError, which napi's
 // generator cannot see). This test keeps it in step with the declarations `napi build`
 // generates from the Rust sources (napi-generated.d.ts): every exported function, class and
-// class member napi declares must be declared in index.d.ts too.
+// class member napi declares must be declared in index.d.ts too, and every interface napi
+// generates for a returned object (`#[napi(object)]`) with the same fields.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -30,6 +31,34 @@ function declarations(source) {
   }
   return out
 }
+
+// The fields of each `export interface`, per file. (index.d.ts may declare more interfaces than
+// napi generates: the thrown SipParseError, the rules object taken as a plain object.)
+function interfaces(source) {
+  const out = new Map()
+  let fields = null
+  for (const line of source.split('\n')) {
+    let m
+    if ((m = line.match(/^export interface (\w+)/))) {
+      fields = new Set()
+      out.set(m[1], fields)
+    } else if (fields && (m = line.match(/^\s+(\w+)\??:/))) {
+      fields.add(m[1])
+    } else if (/^}/.test(line)) {
+      fields = null
+    }
+  }
+  return out
+}
+
+test('index.d.ts declares the interfaces napi generates, with the same fields', { skip: !fs.existsSync(generatedPath) }, () => {
+  const generated = interfaces(fs.readFileSync(generatedPath, 'utf8'))
+  const written = interfaces(fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'))
+  for (const [name, fields] of generated) {
+    assert.ok(written.has(name), `interface ${name} is missing from index.d.ts`)
+    assert.deepEqual([...written.get(name)].sort(), [...fields].sort(), `fields of ${name}`)
+  }
+})
 
 test('index.d.ts declares everything napi generates', { skip: !fs.existsSync(generatedPath) }, () => {
   const generated = declarations(fs.readFileSync(generatedPath, 'utf8'))

@@ -3,12 +3,17 @@
 //! A thin shell over the root `freya` crate (DESIGN.md: bindings hold no logic of their own).
 //! `index.js` loads the addon; `index.d.ts` describes it, including the fields of the error
 //! [`parse_message`] throws.
+//!
+//! - [`parse_message`]: the header-preserving SIP message parser;
+//! - [`numbers::validate_numbers`]: a campaign's phone list checked before dialing.
 
 use bytes::Bytes;
 use freya::sip::message::{self, ParseError};
 use napi::bindgen_prelude::{Buffer, Either, Null};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
+
+pub mod numbers;
 
 /// The `code` of every error thrown for a refused SIP message.
 const PARSE_ERROR_CODE: &str = "ERR_SIP_PARSE";

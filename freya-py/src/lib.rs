@@ -3,6 +3,9 @@
 //! A thin shell over the root `freya` crate (DESIGN.md: bindings hold no logic of their own).
 //! The pure-Python package in `python/freya/` re-exports what is defined here and defines the
 //! exception class `parse_message` raises, `freya.SipParseError` (a `ValueError`).
+//!
+//! - [`parse_message`]: the header-preserving SIP message parser;
+//! - [`numbers::validate_numbers`]: a campaign's phone list checked before dialing.
 
 use bytes::Bytes;
 use freya::sip::message::{self, ParseError};
@@ -10,6 +13,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyType};
+
+pub mod numbers;
 
 /// `freya.SipParseError`, defined in `python/freya/_errors.py`; looked up once.
 static SIP_PARSE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -166,5 +171,6 @@ fn _freya(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<PyMessage>()?;
     m.add_function(wrap_pyfunction!(parse_message, m)?)?;
+    m.add_function(wrap_pyfunction!(numbers::validate_numbers, m)?)?;
     Ok(())
 }

@@ -36,7 +36,16 @@ def test_stub_declares_exactly_the_module():
 
 
 def test_package_exports():
-    assert set(freya.__all__) == {"Message", "SipParseError", "parse_message", "__version__"}
+    assert set(freya.__all__) == {
+        "Message",
+        "NumberList",
+        "RejectedNumber",
+        "SipParseError",
+        "parse_message",
+        "validate_numbers",
+        "__version__",
+    }
+    assert all(hasattr(freya, name) for name in freya.__all__)
     assert issubclass(freya.SipParseError, ValueError)
     assert isinstance(freya.__version__, str) and freya.__version__
     assert STUB.with_name("py.typed").exists()

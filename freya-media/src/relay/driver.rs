@@ -32,9 +32,10 @@ use crate::rtp::RtpPacket;
 /// the sockets of a call and the calls of a thread).
 const BATCH: usize = 32;
 /// The shortest stats interval honoured (a shorter one is raised to this).
-const MIN_STATS_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const MIN_STATS_INTERVAL: Duration = Duration::from_millis(10);
 
-/// What the [`RelayHandle`](super::RelayHandle) asks of the task.
+/// What the [`RelayHandle`](super::RelayHandle) asks of the task (or of the io_uring
+/// relay thread).
 #[derive(Debug)]
 pub(crate) enum Command {
     Update(LegId, RemoteMedia),
@@ -425,24 +426,25 @@ impl Driver {
     }
 
     fn snapshot(&self) -> RelayStats {
-        let report = |leg: LegId| LegReport {
-            leg,
-            local: self.local[leg.index()],
-            latched: self.relay.latched(leg),
-            remote: self.relay.leg_config(leg).remote,
-            counters: *self.relay.stats(leg),
-            streams: self
-                .relay
-                .streams(leg)
-                .iter()
-                .map(|s| s.snapshot())
-                .collect(),
-        };
-        RelayStats {
-            legs: [report(LegId::A), report(LegId::B)],
-            io: self.io,
-            at: Instant::now(),
-        }
+        snapshot(&self.relay, &self.local, self.io)
+    }
+}
+
+/// Both legs' counters, latches and per-SSRC statistics now (shared with the io_uring
+/// relay thread).
+pub(crate) fn snapshot(relay: &Relay, local: &[Option<LegAddrs>; 2], io: IoStats) -> RelayStats {
+    let report = |leg: LegId| LegReport {
+        leg,
+        local: local[leg.index()],
+        latched: relay.latched(leg),
+        remote: relay.leg_config(leg).remote,
+        counters: *relay.stats(leg),
+        streams: relay.streams(leg).iter().map(|s| s.snapshot()).collect(),
+    };
+    RelayStats {
+        legs: [report(LegId::A), report(LegId::B)],
+        io,
+        at: Instant::now(),
     }
 }
 
@@ -457,7 +459,7 @@ fn leg_socket(legs: &[LegIo; 2], leg: LegId, kind: PacketKind) -> Option<&RelayS
 
 /// A transmit as the in-process side sees it (the core parsed RTP already; parsing again
 /// only builds the view).
-fn media_packet(t: &Transmit) -> Option<MediaPacket> {
+pub(crate) fn media_packet(t: &Transmit) -> Option<MediaPacket> {
     match t.kind {
         PacketKind::Rtp => RtpPacket::parse(t.payload.clone())
             .ok()

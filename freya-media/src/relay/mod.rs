@@ -35,6 +35,8 @@ mod endpoint;
 mod latch;
 mod leg;
 pub mod ports;
+#[cfg(target_os = "linux")]
+mod ring;
 mod shell;
 mod sockets;
 mod udp;
@@ -49,6 +51,8 @@ pub use endpoint::{
 pub use latch::{LatchPolicy, LatchReason};
 pub use leg::{Direction, DropCounts, DropReason, LegConfig, LegId, LegStats, RemoteMedia};
 pub use ports::{PortError, PortPair, PortPool, PortPoolStats, DEFAULT_PORT_RANGE};
+#[cfg(target_os = "linux")]
+pub use ring::RingRelays;
 pub use shell::{
     spawn_endpoint, spawn_relay, IoStats, LegAddrs, LegReport, LegSetup, RelayEvents, RelayHandle,
     RelayStats, ShellConfig, ShellError, ShellEvent, IN_PROCESS_ADDR,

@@ -162,6 +162,12 @@ pub enum ShellError {
     /// The relay task has ended (closed, or its runtime shut down).
     #[error("the relay task has ended")]
     Closed,
+    /// The io_uring relay thread could not start ([`RingRelays`](super::RingRelays)).
+    #[error("io_uring relay: {reason}")]
+    Ring {
+        /// What failed, with the OS error.
+        reason: String,
+    },
     /// A socket operation on the in-process leg of a [`spawn_endpoint`] relay.
     #[error("leg {leg:?} is in-process (a MediaEndpoint), it has no socket")]
     NoSocket {
@@ -303,11 +309,28 @@ impl RelayEvents {
 /// the sockets close and the ports return to the pool as soon as the task next runs.
 #[derive(Debug)]
 pub struct RelayHandle {
-    /// Boxed (as the events): a tokio channel keeps 32 slots of its item's size per call,
-    /// and commands are a few per call.
-    commands: mpsc::UnboundedSender<Box<Command>>,
-    task: Option<JoinHandle<RelayStats>>,
+    commands: CommandTx,
+    done: Option<Done>,
     local: [Option<LegAddrs>; 2],
+}
+
+/// Where a [`RelayHandle`]'s commands go.
+#[derive(Debug)]
+pub(crate) enum CommandTx {
+    /// The call's own tokio task. Boxed (as the events): a tokio channel keeps 32 slots of
+    /// its item's size per call, and commands are a few per call.
+    Task(mpsc::UnboundedSender<Box<Command>>),
+    /// The io_uring relay thread that serves the call ([`RingRelays`](super::RingRelays)).
+    #[cfg(target_os = "linux")]
+    Ring(super::ring::CallRef),
+}
+
+/// How a [`RelayHandle`] learns the final statistics.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Task(JoinHandle<RelayStats>),
+    #[cfg(target_os = "linux")]
+    Ring(oneshot::Receiver<RelayStats>),
 }
 
 impl RelayHandle {
@@ -360,15 +383,34 @@ impl RelayHandle {
     /// # Errors
     /// [`ShellError::Closed`] when the task had already ended without reporting.
     pub async fn close(mut self) -> Result<RelayStats, ShellError> {
-        let _ = self.commands.send(Box::new(Command::Close));
-        let task = self.task.take().ok_or(ShellError::Closed)?;
-        task.await.map_err(|_| ShellError::Closed)
+        let _ = self.send(Command::Close);
+        match self.done.take().ok_or(ShellError::Closed)? {
+            Done::Task(task) => task.await.map_err(|_| ShellError::Closed),
+            #[cfg(target_os = "linux")]
+            Done::Ring(stats) => stats.await.map_err(|_| ShellError::Closed),
+        }
     }
 
     fn send(&self, command: Command) -> Result<(), ShellError> {
-        self.commands
-            .send(Box::new(command))
-            .map_err(|_| ShellError::Closed)
+        match &self.commands {
+            CommandTx::Task(tx) => tx.send(Box::new(command)).map_err(|_| ShellError::Closed),
+            #[cfg(target_os = "linux")]
+            CommandTx::Ring(call) => call.send(command),
+        }
+    }
+
+    /// A handle over a call the io_uring relay thread serves.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn ring(
+        call: super::ring::CallRef,
+        done: oneshot::Receiver<RelayStats>,
+        local: [Option<LegAddrs>; 2],
+    ) -> RelayHandle {
+        RelayHandle {
+            commands: CommandTx::Ring(call),
+            done: Some(Done::Ring(done)),
+            local,
+        }
     }
 }
 
@@ -492,8 +534,8 @@ fn start(
     let driver = Driver::new(config, relay, legs, endpoint, command_rx, event_tx, local);
     let task = runtime.spawn(driver.run());
     let handle = RelayHandle {
-        commands,
-        task: Some(task),
+        commands: CommandTx::Task(commands),
+        done: Some(Done::Task(task)),
         local,
     };
     (handle, RelayEvents(event_rx))

@@ -81,6 +81,21 @@ impl SharedPortPool {
     /// this very call); [`ShellError::Bind`] when binding fails for another reason than a port
     /// in use (an `ip` that is not local, no runtime to register with): the pair is released.
     pub(crate) fn bind_pair(&self, ip: IpAddr) -> Result<BoundPair, ShellError> {
+        self.bind_pair_with(ip, RelaySocket::from_std)
+    }
+
+    /// [`bind_pair`](Self::bind_pair) with plain blocking-mode std sockets, registered with
+    /// no reactor (the io_uring relay thread drives them). Needs no runtime.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn bind_pair_std(&self, ip: IpAddr) -> Result<SocketPair<StdUdpSocket>, ShellError> {
+        self.bind_pair_with(ip, Ok)
+    }
+
+    fn bind_pair_with<S: LocalAddr>(
+        &self,
+        ip: IpAddr,
+        make: impl Fn(StdUdpSocket) -> io::Result<S> + Copy,
+    ) -> Result<SocketPair<S>, ShellError> {
         // Pairs marked bad get one more try per call, when nothing else is free: the
         // process that held them may have let go, and only a bind can tell.
         let mut retried = false;
@@ -99,13 +114,13 @@ impl SharedPortPool {
                 }
                 Err(e) => return Err(e.into()),
             };
-            match bind_both(ip, pair) {
+            match bind_both(ip, pair, make) {
                 Ok((rtp, rtcp)) => {
                     let local = LegAddrs {
                         rtp: rtp.local_addr().unwrap_or(SocketAddr::new(ip, pair.rtp)),
                         rtcp: rtcp.local_addr().unwrap_or(SocketAddr::new(ip, pair.rtcp)),
                     };
-                    return Ok(BoundPair {
+                    return Ok(SocketPair {
                         rtp,
                         rtcp,
                         local,
@@ -138,17 +153,38 @@ impl SharedPortPool {
     }
 }
 
-fn bind_one(addr: SocketAddr) -> Result<RelaySocket, (SocketAddr, io::Error)> {
-    let socket = StdUdpSocket::bind(addr).map_err(|e| (addr, e))?;
-    RelaySocket::from_std(socket).map_err(|e| (addr, e))
+/// A bound socket's local address (both socket kinds a pair can hold).
+pub(crate) trait LocalAddr {
+    fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
-fn bind_both(
+impl LocalAddr for RelaySocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        RelaySocket::local_addr(self)
+    }
+}
+
+impl LocalAddr for StdUdpSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        StdUdpSocket::local_addr(self)
+    }
+}
+
+fn bind_one<S>(
+    addr: SocketAddr,
+    make: impl Fn(StdUdpSocket) -> io::Result<S>,
+) -> Result<S, (SocketAddr, io::Error)> {
+    let socket = StdUdpSocket::bind(addr).map_err(|e| (addr, e))?;
+    make(socket).map_err(|e| (addr, e))
+}
+
+fn bind_both<S>(
     ip: IpAddr,
     pair: PortPair,
-) -> Result<(RelaySocket, RelaySocket), (SocketAddr, io::Error)> {
-    let rtp = bind_one(SocketAddr::new(ip, pair.rtp))?;
-    let rtcp = bind_one(SocketAddr::new(ip, pair.rtcp))?;
+    make: impl Fn(StdUdpSocket) -> io::Result<S> + Copy,
+) -> Result<(S, S), (SocketAddr, io::Error)> {
+    let rtp = bind_one(SocketAddr::new(ip, pair.rtp), make)?;
+    let rtcp = bind_one(SocketAddr::new(ip, pair.rtcp), make)?;
     Ok((rtp, rtcp))
 }
 
@@ -173,15 +209,18 @@ impl Drop for PortLease {
 /// before the lease gives the ports back. A port is never handed to another call while a
 /// socket of this one is still open on it.
 #[derive(Debug)]
-pub(crate) struct BoundPair {
-    pub(crate) rtp: RelaySocket,
-    pub(crate) rtcp: RelaySocket,
+pub(crate) struct SocketPair<S> {
+    pub(crate) rtp: S,
+    pub(crate) rtcp: S,
     /// The sockets' local addresses.
     pub(crate) local: LegAddrs,
     pub(crate) lease: PortLease,
 }
 
-impl BoundPair {
+/// A pair of sockets registered with tokio's reactor (the per-call task shell).
+pub(crate) type BoundPair = SocketPair<RelaySocket>;
+
+impl<S> SocketPair<S> {
     /// The pair's ports as the core knows them.
     pub(crate) fn ports(&self) -> PortPair {
         let rtp = self.lease.rtp;

@@ -2,6 +2,8 @@
 
 from typing import List, Optional, Tuple, Union
 
+from ._numbers import NumberList
+
 __version__: str
 
 class Message:
@@ -36,3 +38,20 @@ class Message:
 
 def parse_message(data: Union[bytes, bytearray]) -> Message:
     """Parses one SIP message; raises ``freya.SipParseError`` when it is refused."""
+
+def validate_numbers(
+    numbers: List[str],
+    *,
+    default_country_code: Optional[str] = None,
+    allowed_prefixes: Optional[List[str]] = None,
+) -> NumberList:
+    """Checks a campaign's phone list before dialing.
+
+    Each entry is normalised to E.164 (``"+1 (415) 555-0100"`` -> ``"+14155550100"``, ``00``
+    -> ``+``, a national number completed with ``default_country_code``, e.g. ``"44"``) or
+    kept as a SIP URI. Entries that cannot be dialed as written (letters, duplicates, numbers
+    outside ``allowed_prefixes`` such as ``["+1415", "+44"]``, ...) are returned in
+    ``"rejected"`` with their 1-based line, ``kind``, ``message`` and ``reason``. A bad rule
+    refuses every entry with kind ``"bad_rule"``; raises ``TypeError`` only when ``numbers``
+    or ``allowed_prefixes`` is not a sequence of ``str``.
+    """

@@ -2,6 +2,8 @@
 //! of 20 ms, 172-byte PCMU-sized RTP packets at `--pps` packets per second, through
 //! - `freya`: freya-media's relay, every call's task on ONE current-thread tokio runtime on
 //!   one OS thread (so its CPU time is "one core"), in this process;
+//! - `ring`: freya-media's io_uring relay thread (`RingRelays`): every call on one ring
+//!   served by one OS thread, in this process;
 //! - `rtpengine`: a running Debian `rtpengine` (userspace, `--table=-1`) driven over its ng
 //!   control protocol (offer/answer per call, delete at the end);
 //! - `direct`: no relay (the generator's own cost and loopback latency, the baseline).
@@ -38,9 +40,6 @@ use freya_media::relay::{
     spawn_relay, LegId, LegSetup, PortPool, RemoteMedia, SharedPortPool, ShellConfig,
 };
 use tokio::net::UdpSocket;
-
-#[cfg(target_os = "linux")]
-mod uring;
 
 /// Sockets the generator sends from and receives on (streams are spread over them).
 const SOCKETS: usize = 8;
@@ -103,8 +102,8 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {flag}")),
         }
     }
-    if !["freya", "uring", "rtpengine", "direct"].contains(&a.target.as_str()) || a.pps == 0 {
-        return Err("--target freya|uring|rtpengine|direct, --pps > 0".into());
+    if !["freya", "ring", "rtpengine", "direct"].contains(&a.target.as_str()) || a.pps == 0 {
+        return Err("--target freya|ring|rtpengine|direct, --pps > 0".into());
     }
     if !["sleep", "poll"].contains(&a.receiver.as_str()) {
         return Err(format!("--receiver sleep|poll, not {}", a.receiver));
@@ -387,6 +386,97 @@ fn start_freya(
     Ok((FreyaRelay { stop, thread, task }, targets))
 }
 
+// ---- freya's io_uring relay thread (`RingRelays`): every call on one ring, one thread ----
+
+#[cfg(target_os = "linux")]
+struct RingRelay {
+    ring: freya_media::relay::RingRelays,
+    relays: Vec<freya_media::relay::RelayHandle>,
+    /// `/proc/<pid>/task/<tid>` of the ring's thread.
+    task: String,
+}
+
+#[cfg(target_os = "linux")]
+fn start_ring(
+    args: &Args,
+    from: &[SocketAddr],
+    to: &[SocketAddr],
+) -> Result<(RingRelay, Vec<SocketAddr>), String> {
+    let before: Vec<String> = all_tasks(std::process::id());
+    let ring = freya_media::relay::RingRelays::start().map_err(|e| e.to_string())?;
+    // The ring's thread is the one task of this process that was not there before.
+    let task = all_tasks(std::process::id())
+        .into_iter()
+        .find(|t| !before.contains(t))
+        .ok_or("the ring's thread was not found in /proc")?;
+    if let Some(cpu) = args.relay_cpu {
+        let tid: i32 = task
+            .rsplit('/')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        // SAFETY: a plain bitmask owned by this frame, applied to the ring's thread id.
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        if rc != 0 {
+            return Err(format!(
+                "pinning the ring to CPU {cpu}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    let pool = PortPool::new(args.ports.0..=args.ports.1)
+        .map(SharedPortPool::new)
+        .map_err(|e| e.to_string())?;
+    let config = ShellConfig {
+        bind_ip: [127, 0, 0, 1].into(),
+        ..ShellConfig::default()
+    };
+    let (mut relays, mut targets) = (Vec::new(), Vec::new());
+    for i in 0..args.streams {
+        let a = LegSetup::new(RemoteMedia::new(from[i % SOCKETS]));
+        let b = LegSetup::new(RemoteMedia::new(to[i % SOCKETS]));
+        let (relay, _events) = ring
+            .spawn_relay(&pool, config, a, b)
+            .map_err(|e| e.to_string())?;
+        targets.extend(relay.local(LegId::A).map(|l| l.rtp));
+        relays.push(relay);
+    }
+    Ok((RingRelay { ring, relays, task }, targets))
+}
+
+#[cfg(target_os = "linux")]
+impl RingRelay {
+    /// Closes every call and prints what the relays counted.
+    fn finish(self) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return println!("ring relays not closed: {e}"),
+        };
+        let (mut io_errors, mut dropped) = (0, 0);
+        rt.block_on(async {
+            for relay in self.relays {
+                if let Ok(s) = relay.close().await {
+                    io_errors += s.io.send_errors + s.io.recv_errors;
+                    dropped += s
+                        .legs
+                        .iter()
+                        .map(|l| l.counters.dropped.total())
+                        .sum::<u64>();
+                }
+            }
+        });
+        drop(self.ring);
+        println!("ring relays closed: {io_errors} socket errors, {dropped} packets dropped by the relays");
+    }
+}
+
 // ---- the generator: one current-thread runtime on its own thread ----
 
 struct Measured {
@@ -581,7 +671,8 @@ fn main() -> Result<(), String> {
         .collect();
 
     let mut freya = None;
-    let mut uring_relay = None;
+    #[cfg(target_os = "linux")]
+    let mut ring_relay = None;
     let (targets, relay_tasks) = match args.target.as_str() {
         "freya" => {
             let (relay, targets) = start_freya(&args, &from, &to)?;
@@ -590,35 +681,11 @@ fn main() -> Result<(), String> {
             (targets, tasks)
         }
         #[cfg(target_os = "linux")]
-        "uring" => {
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let (task_tx, task_rx) = std::sync::mpsc::channel();
-            let (streams, from2, to2, stop2, cpu) = (
-                args.streams,
-                from.clone(),
-                to.clone(),
-                stop.clone(),
-                args.relay_cpu,
-            );
-            let thread = std::thread::spawn(move || {
-                let _ = task_tx.send(
-                    std::fs::read_link("/proc/thread-self")
-                        .map(|p| format!("/proc/{}", p.display()))
-                        .unwrap_or_default(),
-                );
-                if let Err(e) = pin_to(cpu) {
-                    let _ = ready_tx.send(Err(e.clone()));
-                    return Err(e);
-                }
-                uring::run(streams, from2, to2, stop2, ready_tx.clone()).inspect_err(|e| {
-                    let _ = ready_tx.send(Err(e.clone()));
-                })
-            });
-            let targets = ready_rx.recv().map_err(|e| e.to_string())??;
-            let task = task_rx.recv().map_err(|e| e.to_string())?;
-            uring_relay = Some((stop, thread));
-            (targets, vec![task])
+        "ring" => {
+            let (relay, targets) = start_ring(&args, &from, &to)?;
+            let tasks = vec![relay.task.clone()];
+            ring_relay = Some(relay);
+            (targets, tasks)
         }
         "rtpengine" => {
             let pid = args
@@ -668,13 +735,9 @@ fn main() -> Result<(), String> {
         let _ = relay.stop.send(());
         let _ = relay.thread.join();
     }
-    if let Some((stop, thread)) = uring_relay {
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        match thread.join() {
-            Ok(Ok(stats)) => println!("uring relay: {stats:?}"),
-            Ok(Err(e)) => println!("uring relay failed: {e}"),
-            Err(_) => println!("uring relay panicked"),
-        }
+    #[cfg(target_os = "linux")]
+    if let Some(relay) = ring_relay {
+        relay.finish();
     }
     if args.target == "rtpengine" {
         rtpengine_delete(&args);

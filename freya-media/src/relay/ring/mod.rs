@@ -1,0 +1,252 @@
+//! The io_uring relay (Linux): ONE OS thread serving the RTP/RTCP sockets of many B2BUA
+//! calls through one io_uring, instead of a tokio task per call.
+//!
+//! Why: with a task per call, every forwarded packet costs an `epoll_wait`, a task wake and
+//! poll, a `recvmmsg` and a `sendto`. Here each socket keeps one `IORING_OP_RECVMSG` armed;
+//! a completion goes straight to its call's sans-IO [`Relay`](super::Relay) core, and the
+//! datagrams the core emits become `IORING_OP_SEND`s that go to the kernel, with the
+//! re-armed receives, in the same `io_uring_enter` that waits for the next completions
+//! (`IORING_SETUP_DEFER_TASKRUN`: the receive work runs in this thread, inside that call).
+//! `benches/examples/relay_load` measures both shells against rtpengine (BENCHMARKS.md).
+//!
+//! The calls keep everything the tokio shell gives: latching with RTP-bleed protection,
+//! hold and re-INVITE updates ([`RelayHandle::update_remote`]), the no-RTP timeout and
+//! periodic stats as [`RelayEvents`], taps, the final statistics on
+//! [`RelayHandle::close`], ports back to the pool only once the sockets are closed. Only
+//! two-socket-leg relays (B2BUA calls, [`RingRelays::spawn_relay`]); a call whose media
+//! freya terminates ([`spawn_endpoint`](super::spawn_endpoint)) stays on the tokio shell.
+//!
+//! ```
+//! use freya_media::relay::{LegId, LegSetup, PortPool, RingRelays, ShellConfig, SharedPortPool};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let ring = RingRelays::start()?;
+//! let pool = SharedPortPool::new(PortPool::new(41_400..=41_499)?);
+//! let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
+//! let (relay, _events) = ring.spawn_relay(&pool, config, LegSetup::default(), LegSetup::default())?;
+//! assert!(relay.local(LegId::B).is_some());
+//! assert_eq!(pool.in_use(), 2);
+//! let stats = relay.close().await?;
+//! assert_eq!(stats.leg(LegId::A).counters.packets_in, 0);
+//! assert_eq!(pool.in_use(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod worker;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::driver::Command;
+use super::shell::{LegSetup, RelayEvents, RelayHandle, RelayStats, ShellConfig, ShellError};
+use super::sockets::SharedPortPool;
+use super::Relay;
+
+/// The io_uring relay thread and the calls it serves (see the module docs). Cheap to share
+/// behind an `Arc`; dropping it closes every call still up (each handle's
+/// [`close`](RelayHandle::close) then returns its final statistics) and joins the thread.
+#[derive(Debug)]
+pub struct RingRelays {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RingRelays {
+    /// Sets up the ring (4,096 submission entries; the completion queue 4× that) and starts
+    /// its thread.
+    ///
+    /// # Errors
+    /// [`ShellError::Ring`] when io_uring is unavailable (kernels before 6.1, which lack
+    /// `DEFER_TASKRUN`; `kernel.io_uring_disabled`; seccomp) or the thread cannot start.
+    pub fn start() -> Result<RingRelays, ShellError> {
+        // SAFETY: eventfd returns a new descriptor (or -1, checked); we own it from here.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(ShellError::Ring {
+                reason: format!("eventfd: {}", std::io::Error::last_os_error()),
+            });
+        }
+        // SAFETY: `fd` is a valid, open descriptor nobody else owns.
+        let wake = unsafe { OwnedFd::from_raw_fd(fd) };
+        let shared = Arc::new(Shared {
+            wake,
+            requests: Mutex::new(Vec::new()),
+            ended: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+        });
+        let for_thread = Arc::clone(&shared);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        // The ring is set up on its own thread: with DEFER_TASKRUN only the task that
+        // created it may submit.
+        let thread = std::thread::Builder::new()
+            .name("freya-relay-ring".into())
+            .spawn(move || match worker::Worker::ring() {
+                Ok(ring) => {
+                    let _ = ready_tx.send(Ok(()));
+                    worker::Worker::new(ring, for_thread).run();
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| ShellError::Ring {
+                reason: format!("thread: {e}"),
+            })?;
+        let ready = ready_rx.recv().map_err(|_| ShellError::Ring {
+            reason: "the thread ended during setup".into(),
+        })?;
+        if let Err(e) = ready {
+            let _ = thread.join();
+            return Err(ShellError::Ring {
+                reason: format!("io_uring setup: {e}"),
+            });
+        }
+        Ok(RingRelays {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// As [`spawn_relay`](super::spawn_relay), served by this ring's thread: binds an
+    /// RTP/RTCP socket pair per leg from `pool` and hands the call to the thread. Needs no
+    /// tokio runtime.
+    ///
+    /// # Errors
+    /// [`ShellError::Ports`] when the pool is exhausted, [`ShellError::Bind`],
+    /// [`ShellError::Relay`] for a refused [`RelayConfig`](super::RelayConfig),
+    /// [`ShellError::Closed`] when the ring's thread has ended. Ports already booked are
+    /// released on error.
+    pub fn spawn_relay(
+        &self,
+        pool: &SharedPortPool,
+        config: ShellConfig,
+        a: LegSetup,
+        b: LegSetup,
+    ) -> Result<(RelayHandle, RelayEvents), ShellError> {
+        let pair_a = pool.bind_pair_std(config.bind_ip)?;
+        let pair_b = pool.bind_pair_std(config.bind_ip)?;
+        let relay = Relay::new(
+            Instant::now(),
+            config.relay,
+            a.config(pair_a.ports()),
+            b.config(pair_b.ports()),
+        )?;
+        let local = [Some(pair_a.local), Some(pair_b.local)];
+        let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
+        let (done_tx, done_rx) = oneshot::channel();
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.push(Request::Add(Box::new(NewCall {
+            id,
+            relay,
+            legs: [pair_a, pair_b],
+            events: event_tx,
+            done: done_tx,
+            stats_interval: config.stats_interval,
+            local,
+        })))?;
+        let call = CallRef {
+            shared: Arc::clone(&self.shared),
+            id,
+        };
+        Ok((
+            RelayHandle::ring(call, done_rx, local),
+            RelayEvents(event_rx),
+        ))
+    }
+}
+
+impl Drop for RingRelays {
+    fn drop(&mut self) {
+        let _ = self.shared.push(Request::Shutdown);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("relay ring thread panicked");
+            }
+        }
+    }
+}
+
+/// What the handles and the ring's thread share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// An eventfd the thread keeps a read armed on: written after each request.
+    wake: OwnedFd,
+    requests: Mutex<Vec<Request>>,
+    /// The thread has ended: requests are refused.
+    ended: AtomicBool,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn push(&self, request: Request) -> Result<(), ShellError> {
+        {
+            let mut queue = self.lock();
+            // Checked under the lock the thread takes when it ends: a request is either
+            // refused here or seen by the thread.
+            if self.ended.load(Ordering::Acquire) {
+                return Err(ShellError::Closed);
+            }
+            queue.push(request);
+        }
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live buffer to our open eventfd. A full counter
+        // (EAGAIN, after 2^64 - 2 unread writes) still leaves the fd readable: nothing lost.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Request>> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a handle or the owner asks of the ring's thread.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Add(Box<NewCall>),
+    Command { id: u64, command: Command },
+    Shutdown,
+}
+
+/// A call handed to the thread.
+#[derive(Debug)]
+pub(crate) struct NewCall {
+    id: u64,
+    relay: Relay,
+    legs: [super::sockets::SocketPair<std::net::UdpSocket>; 2],
+    events: mpsc::Sender<Box<super::shell::ShellEvent>>,
+    done: oneshot::Sender<RelayStats>,
+    stats_interval: Option<std::time::Duration>,
+    local: [Option<super::shell::LegAddrs>; 2],
+}
+
+/// A [`RelayHandle`]'s way to its call on the ring's thread. Dropped, it closes the call
+/// (as dropping the tokio shell's handle ends the call's task).
+#[derive(Debug)]
+pub(crate) struct CallRef {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl CallRef {
+    pub(crate) fn send(&self, command: Command) -> Result<(), ShellError> {
+        self.shared.push(Request::Command {
+            id: self.id,
+            command,
+        })
+    }
+}
+
+impl Drop for CallRef {
+    fn drop(&mut self) {
+        // After `close` this is a second Close, which the thread ignores (unknown id).
+        let _ = self.send(Command::Close);
+    }
+}

@@ -1,0 +1,32 @@
+//! The relay tests of `relay_shell.rs` again, with every B2BUA relay served by the io_uring
+//! relay thread ([`RingRelays`]) instead of a tokio task per call: the same tone both ways,
+//! the same bleed attempt dropped, latching, hold, the no-RTP timeout, ports released only
+//! once closed, taps. (The endpoint tests in the shared body run on the tokio shell again.)
+
+#[cfg(target_os = "linux")]
+/// Named `relay_ring` so that `cargo test -p freya-media relay` selects these tests.
+mod relay_ring {
+    /// One ring for the whole test binary, as a process would have.
+    fn ring() -> &'static freya_media::relay::RingRelays {
+        static RING: std::sync::OnceLock<freya_media::relay::RingRelays> =
+            std::sync::OnceLock::new();
+        RING.get_or_init(|| freya_media::relay::RingRelays::start().expect("io_uring available"))
+    }
+
+    pub fn spawn_relay(
+        pool: &freya_media::relay::SharedPortPool,
+        config: freya_media::relay::ShellConfig,
+        a: freya_media::relay::LegSetup,
+        b: freya_media::relay::LegSetup,
+    ) -> Result<
+        (
+            freya_media::relay::RelayHandle,
+            freya_media::relay::RelayEvents,
+        ),
+        freya_media::relay::ShellError,
+    > {
+        ring().spawn_relay(pool, config, a, b)
+    }
+
+    include!("relay_cases/body.rs");
+}
