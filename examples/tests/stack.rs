@@ -517,14 +517,30 @@ fn listener(
 
 #[test]
 fn a_b2bua_route_bridges_two_sip_legs_with_media_through_freya() {
+    b2bua_bridges_two_sip_legs("tokio");
+}
+
+/// The same call with its RTP relayed by the io_uring thread (`media.relay_io`).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_b2bua_route_relayed_by_the_io_uring_thread_bridges_the_same() {
+    b2bua_bridges_two_sip_legs("io_uring");
+}
+
+fn b2bua_bridges_two_sip_legs(relay_io: &str) {
     let dir = tempfile::tempdir().unwrap();
     let far_heard = dir.path().join("far.wav");
     let (far, far_addr, mut far_lines) =
         listener(&["--tone", "440", "--record", far_heard.to_str().unwrap()]);
-    let text = config(1, "{ status = 503 }", "").replace(
-        "name = \"default\"\nagents = \"echo\"",
-        &format!("name = \"default\"\nuri = \"sip:far@{far_addr}\""),
-    );
+    let text = config(1, "{ status = 503 }", "")
+        .replace(
+            "name = \"default\"\nagents = \"echo\"",
+            &format!("name = \"default\"\nuri = \"sip:far@{far_addr}\""),
+        )
+        .replace(
+            "[media]\n",
+            &format!("[media]\nrelay_io = \"{relay_io}\"\n"),
+        );
     let s = start(&text);
     let ev = events(&s);
     let heard = dir.path().join("caller.wav");
@@ -539,6 +555,17 @@ fn a_b2bua_route_bridges_two_sip_legs_with_media_through_freya() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The relay that carried it: the io_uring thread exists only when asked for.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", s.child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .collect();
+    assert_eq!(
+        threads.iter().any(|t| t == "freya-rtp-ring"),
+        relay_io == "io_uring",
+        "{threads:?}"
+    );
     // The far end got our X- headers byte-exact, and media from freya, not from the caller.
     let incoming: serde_json::Value = loop {
         let v: serde_json::Value =

@@ -50,6 +50,29 @@ pub struct MediaConfig {
     /// default 30).
     #[serde(default = "default_rtp_timeout")]
     pub rtp_timeout_s: u64,
+    /// How B2BUA calls' RTP is relayed: `tokio` (default: a task per call on the stack's
+    /// runtime) or `io_uring` (Linux: one thread and one io_uring serve every B2BUA call,
+    /// about 15 % less CPU per packet; see freya-media's `RingRelays`). Calls to agents
+    /// always use `tokio`. When io_uring cannot start (an old kernel, seccomp), calls fall
+    /// back to `tokio` and the reason is logged.
+    #[serde(default)]
+    pub relay_io: RelayIo,
+}
+
+/// See [`MediaConfig::relay_io`].
+///
+/// ```
+/// let m: freya::config::MediaConfig = toml::from_str("relay_io = \"io_uring\"").unwrap();
+/// assert_eq!(m.relay_io, freya::config::RelayIo::IoUring);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayIo {
+    /// A tokio task per call.
+    #[default]
+    Tokio,
+    /// One io_uring thread for every B2BUA call.
+    IoUring,
 }
 
 fn yes() -> bool {
@@ -77,6 +100,7 @@ impl Default for MediaConfig {
             rtp_port_start: default_port_start(),
             rtp_port_end: default_port_end(),
             rtp_timeout_s: default_rtp_timeout(),
+            relay_io: RelayIo::Tokio,
         }
     }
 }

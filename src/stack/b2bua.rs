@@ -52,12 +52,19 @@ pub(crate) async fn bridge(
         by: "system",
     };
     let uri = route.uri.clone().unwrap_or_default();
-    let (relay, mut relay_events) = match spawn_relay(
-        &inner.ports,
-        shell_config(config),
-        LegSetup::default(),
-        LegSetup::default(),
-    ) {
+    let shell = shell_config(config);
+    let (a_setup, b_setup) = (LegSetup::default(), LegSetup::default());
+    #[cfg(target_os = "linux")]
+    let spawned = match config.media.relay_io {
+        crate::config::RelayIo::IoUring => match inner.ring() {
+            Some(ring) => ring.spawn_relay(&inner.ports, shell, a_setup, b_setup),
+            None => spawn_relay(&inner.ports, shell, a_setup, b_setup),
+        },
+        crate::config::RelayIo::Tokio => spawn_relay(&inner.ports, shell, a_setup, b_setup),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let spawned = spawn_relay(&inner.ports, shell, a_setup, b_setup);
+    let (relay, mut relay_events) = match spawned {
         Ok(x) => x,
         Err(error) => {
             tracing::error!(call_id = id, %error, "stack: no RTP ports for a B2BUA call");

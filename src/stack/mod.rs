@@ -80,6 +80,10 @@ pub(crate) struct Inner {
     pub(crate) agent_server: Option<agent_link::AgentServer>,
     /// Outbound campaigns, running and ended, by id.
     campaigns: Mutex<HashMap<String, crate::campaign::runner::Entry>>,
+    /// The io_uring relay thread for B2BUA calls (`media.relay_io = "io_uring"`), started
+    /// by the first such call; `None` inside when it could not start (logged then).
+    #[cfg(target_os = "linux")]
+    ring: std::sync::OnceLock<Option<freya_media::relay::RingRelays>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,6 +145,24 @@ impl Inner {
     /// Lets the API and a shutdown hang the call up (until [`Inner::untrack`]).
     pub(crate) fn controllable(&self, call_id: &str, control: CallControl) {
         lock(&self.controls).insert(call_id.to_owned(), control);
+    }
+
+    /// The io_uring relay thread, started on first use; `None` when it cannot start.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn ring(&self) -> Option<&freya_media::relay::RingRelays> {
+        self.ring
+            .get_or_init(|| match freya_media::relay::RingRelays::start() {
+                Ok(ring) => {
+                    tracing::info!("stack: B2BUA calls relayed by the io_uring thread");
+                    Some(ring)
+                }
+                Err(error) => {
+                    tracing::error!(%error,
+                        "stack: media.relay_io = \"io_uring\" cannot start; B2BUA calls use tokio tasks");
+                    None
+                }
+            })
+            .as_ref()
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<CallEvent> {
@@ -241,6 +263,8 @@ impl Stack {
             slot_freed: tokio::sync::Notify::new(),
             agent_server,
             campaigns: Mutex::new(HashMap::new()),
+            #[cfg(target_os = "linux")]
+            ring: std::sync::OnceLock::new(),
         });
         tokio::spawn(accept(inner.clone(), incoming));
         Ok(Stack { inner })

@@ -48,8 +48,9 @@ use super::shell::{LegSetup, RelayEvents, RelayHandle, RelayStats, ShellConfig, 
 use super::sockets::SharedPortPool;
 use super::Relay;
 
-/// The io_uring relay thread and the calls it serves (see the module docs). Cheap to share
-/// behind an `Arc`; dropping it closes every call still up (each handle's
+/// The io_uring relay thread and the calls it serves (see the module docs). Its thread is
+/// named `freya-rtp-ring` (in `top -H`, `/proc/<pid>/task/*/comm`). Share it behind an
+/// `Arc`; dropping it closes every call still up (each handle's
 /// [`close`](RelayHandle::close) then returns its final statistics) and joins the thread.
 #[derive(Debug)]
 pub struct RingRelays {
@@ -85,7 +86,7 @@ impl RingRelays {
         // The ring is set up on its own thread: with DEFER_TASKRUN only the task that
         // created it may submit.
         let thread = std::thread::Builder::new()
-            .name("freya-relay-ring".into())
+            .name("freya-rtp-ring".into())
             .spawn(move || match worker::Worker::ring() {
                 Ok(ring) => {
                     let _ = ready_tx.send(Ok(()));
