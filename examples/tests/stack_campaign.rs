@@ -277,6 +277,20 @@ fn a_list_with_bad_entries_is_refused_entry_by_entry_and_nothing_is_dialed() {
     assert_eq!(status, 200);
     assert_eq!(checked["valid"], json!(["+14155550100", "+14155550101"]));
     assert_eq!(checked["rejected"].as_array().unwrap().len(), 2);
+    // A trunk or agent pool the config lacks refuses the campaign before any call.
+    let (status, body) = post(
+        &s,
+        "/campaigns",
+        &json!({"numbers": ["+14155550100"], "trunk": "nope"}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "no trunk \"nope\" in the configuration");
+    let (status, body) = post(
+        &s,
+        "/campaigns",
+        &json!({"numbers": ["+14155550100"], "trunk": "self", "agents": "sales"}),
+    );
+    assert_eq!(status, 422, "{body}");
     // An unknown campaign.
     let (code, _) = post(&s, "/campaigns/cmp-nope/pause", &json!({}));
     assert_eq!(code, 404);

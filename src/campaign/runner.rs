@@ -124,6 +124,14 @@ pub enum CampaignError {
         /// The id asked for.
         campaign_id: String,
     },
+    /// The request names a trunk or an agent pool the configuration does not have.
+    #[error("no {what} {name:?} in the configuration")]
+    Unknown {
+        /// `trunk` or `agent pool`.
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+    },
     /// The campaign has ended; it cannot be paused or resumed.
     #[error("campaign {campaign_id:?} has ended")]
     Ended {
@@ -262,6 +270,28 @@ pub(crate) fn start(
     }
     if checked.valid.is_empty() {
         return Err(CampaignError::EmptyList);
+    }
+    // Checked once here rather than failing every call of the list one by one.
+    let config = inner.config();
+    if let Some(trunk) = req
+        .trunk
+        .as_ref()
+        .filter(|t| !config.trunks.iter().any(|c| &c.name == *t))
+    {
+        return Err(CampaignError::Unknown {
+            what: "trunk",
+            name: trunk.clone(),
+        });
+    }
+    let pool_known = match &req.agents {
+        Some(name) => config.agents.iter().any(|a| &a.name == name),
+        None => !config.agents.is_empty(),
+    };
+    if !pool_known {
+        return Err(CampaignError::Unknown {
+            what: "agent pool",
+            name: req.agents.clone().unwrap_or_else(|| "(first)".into()),
+        });
     }
     let pacing = PacingConfig {
         calls_per_second: req.calls_per_second,
