@@ -7,7 +7,11 @@
 //! ```text
 //! rtp-relay --a 127.0.0.1:40000 --b 127.0.0.1:40002 [--ports 10000-10499]
 //!           [--bind 127.0.0.1] [--stats-interval 1] [--rtp-timeout 30] [--duration SECS]
+//!           [--io tokio|io_uring]
 //! ```
+//!
+//! `--io io_uring` relays on freya-media's io_uring thread (`RingRelays`, Linux) instead of a
+//! tokio task: the same relay, less CPU per packet.
 //!
 //! Output, one JSON object per line: `{"event":"listening",…}` with each leg's local RTP/RTCP
 //! addresses (peer A sends to leg A's, peer B to leg B's), then `{"event":"relay",…}` for
@@ -26,7 +30,7 @@ use freya::media::relay::{
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: rtp-relay --a ADDR:PORT --b ADDR:PORT [--ports FIRST-LAST] \
-    [--bind IP] [--stats-interval SECS] [--rtp-timeout SECS] [--duration SECS]";
+    [--bind IP] [--stats-interval SECS] [--rtp-timeout SECS] [--duration SECS] [--io tokio|io_uring]";
 
 struct Args {
     a: SocketAddr,
@@ -36,6 +40,8 @@ struct Args {
     stats_interval: f64,
     rtp_timeout: f64,
     duration: Option<f64>,
+    /// Relay on the io_uring thread (`--io io_uring`).
+    io_uring: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
         stats_interval: 1.0,
         rtp_timeout: 30.0,
         duration: None,
+        io_uring: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +65,13 @@ fn parse_args() -> Result<Args, String> {
             "--a" => a = Some(value.parse().map_err(|_| bad("an address:port"))?),
             "--b" => b = Some(value.parse().map_err(|_| bad("an address:port"))?),
             "--bind" => args.bind = value.parse().map_err(|_| bad("an IP address"))?,
+            "--io" => {
+                args.io_uring = match value.as_str() {
+                    "tokio" => false,
+                    "io_uring" => true,
+                    _ => return Err(bad("tokio or io_uring")),
+                }
+            }
             "--ports" => {
                 let (first, last) = value.split_once('-').ok_or(bad("FIRST-LAST"))?;
                 args.ports = (
@@ -124,6 +138,39 @@ fn print_stats(event: &str, stats: &RelayStats) {
     }
 }
 
+#[cfg(target_os = "linux")]
+fn start_ring() -> Result<freya::media::relay::RingRelays, String> {
+    freya::media::relay::RingRelays::start().map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_ring() -> Result<NoRing, String> {
+    Err("--io io_uring needs Linux".into())
+}
+
+/// Stands in for `RingRelays` where io_uring does not exist (never constructed).
+#[cfg(not(target_os = "linux"))]
+enum NoRing {}
+
+#[cfg(not(target_os = "linux"))]
+impl NoRing {
+    fn spawn_relay(
+        &self,
+        _: &SharedPortPool,
+        _: ShellConfig,
+        _: LegSetup,
+        _: LegSetup,
+    ) -> Result<
+        (
+            freya::media::relay::RelayHandle,
+            freya::media::relay::RelayEvents,
+        ),
+        freya::media::relay::ShellError,
+    > {
+        match *self {}
+    }
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let pool = PortPool::new(args.ports.0..=args.ports.1).map_err(|e| e.to_string())?;
     let pool = SharedPortPool::new(pool);
@@ -136,12 +183,18 @@ async fn run(args: Args) -> Result<(), String> {
         stats_interval: Some(Duration::from_secs_f64(args.stats_interval)),
         ..ShellConfig::default()
     };
-    let (relay, mut events) = spawn_relay(
-        &pool,
-        config,
+    let (a, b) = (
         LegSetup::new(RemoteMedia::new(args.a)),
         LegSetup::new(RemoteMedia::new(args.b)),
-    )
+    );
+    // Declared before the relay: dropped after it, once the relay is closed.
+    let ring;
+    let (relay, mut events) = if args.io_uring {
+        ring = start_ring()?;
+        ring.spawn_relay(&pool, config, a, b)
+    } else {
+        spawn_relay(&pool, config, a, b)
+    }
     .map_err(|e| e.to_string())?;
     let addrs = |leg| {
         relay

@@ -8,13 +8,24 @@ use std::time::Duration;
 
 #[test]
 fn relays_between_two_peers_and_prints_stats() {
+    relay_run("tokio", "43100-43109");
+}
+
+/// The same run on the io_uring relay thread.
+#[cfg(target_os = "linux")]
+#[test]
+fn relays_the_same_on_the_io_uring_thread() {
+    relay_run("io_uring", "43110-43119");
+}
+
+fn relay_run(io: &str, ports: &str) {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     b.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rtp-relay"))
         .args(["--a", &a.local_addr().unwrap().to_string()])
         .args(["--b", &b.local_addr().unwrap().to_string()])
-        .args(["--ports", "43100-43109", "--bind", "127.0.0.1"])
+        .args(["--ports", ports, "--bind", "127.0.0.1", "--io", io])
         .args(["--stats-interval", "0.2", "--duration", "1.5"])
         .stdout(Stdio::piped())
         .spawn()
