@@ -23,8 +23,9 @@ function declarations(source) {
     if ((m = line.match(/^export declare (?:class|function|const) (\w+)/))) {
       out.add(m[1])
       cls = line.includes(' class ') ? m[1] : null
-    } else if (cls && (m = line.match(/^\s+(?:static )?(?:get |set )?(\w+)\s*\(/))) {
-      if (m[1] !== 'constructor') out.add(`${cls}.${m[1]}`)
+    } else if (cls && (m = line.match(/^\s+(static )?(?:get |set )?(\w+)\s*\(/))) {
+      // A static member is named `Class.static name`: it lives on the class, not its prototype.
+      if (m[2] !== 'constructor') out.add(`${cls}.${m[1] || ''}${m[2]}`)
     } else if (/^}/.test(line)) {
       cls = null
     }
@@ -77,8 +78,10 @@ test('the addon exports what index.d.ts declares', () => {
     const [top, member] = name.split('.')
     assert.ok(top in addon, `${top} is not exported`)
     if (member) {
-      const proto = addon[top].prototype
-      assert.ok(Object.getOwnPropertyDescriptor(proto, member), `${name} is missing`)
+      const [holder, key] = member.startsWith('static ')
+        ? [addon[top], member.slice('static '.length)]
+        : [addon[top].prototype, member]
+      assert.ok(Object.getOwnPropertyDescriptor(holder, key), `${name} is missing`)
     }
   }
 })

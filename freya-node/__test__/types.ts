@@ -9,6 +9,13 @@ import {
   NumberRules,
   RejectedNumber,
   NumberErrorReason,
+  Stack,
+  StackError,
+  CallEvent,
+  CallSummary,
+  CampaignInfo,
+  CampaignRequest,
+  OriginateRequest,
 } from '..'
 
 const msg: Message = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\n\r\n'))
@@ -66,3 +73,57 @@ for (const r of checked.rejected) {
 validateNumbers([], { allowedPrefix: ['+1'] })
 
 void [noRules, valid]
+
+// The stack: Promises, plain snake_case objects, events narrowed on `event`.
+async function dashboard(): Promise<void> {
+  const stack: Stack = await Stack.start()
+  const other: Stack = await Stack.start('[sip]\nbind = "127.0.0.1:0"\n')
+  const addr: string = stack.sipAddress
+  stack.onEvent((e: CallEvent) => {
+    const id: string = e.call_id
+    const ts: number = e.ts_ms
+    if (e.event === 'hangup') {
+      const code: number = e.sip_code
+      const cause: number | null = e.q850_cause
+      const words: string | null = e.q850_text
+      const jitter: number | undefined = e.media?.caller?.jitter_ms
+      void [code, cause, words, jitter]
+    } else if (e.event === 'campaign') {
+      const state: 'started' | 'paused' | 'resumed' | 'finished' | 'cancelled' = e.state
+      const failures: number = e.number_failures
+      void [state, failures]
+    } else if (e.event === 'started') {
+      const headers: Array<[string, string]> = e.headers
+      void headers
+    }
+    void [id, ts]
+  })
+  const req: OriginateRequest = { to: '+14155550100', trunk: 'carrier', headers: [['X-Campaign', 'spring']] }
+  const callId: string = await stack.originate(req)
+  const calls: CallSummary[] = stack.calls()
+  stack.hangup(callId)
+  stack.hangup(callId, 17)
+  const creq: CampaignRequest = { numbers: ['+14155550100'], calls_per_second: 2, max_concurrent: 5, breaker: null }
+  try {
+    const info: CampaignInfo = stack.startCampaign(creq)
+    const state: CampaignInfo['state'] = stack.campaign(info.campaign_id).state
+    stack.pauseCampaign(info.campaign_id)
+    stack.resumeCampaign(info.campaign_id)
+    stack.cancelCampaign(info.campaign_id)
+    const all: CampaignInfo[] = stack.campaigns()
+    void [state, all]
+  } catch (e) {
+    const err = e as StackError
+    if (err.code === 'ERR_FREYA_CAMPAIGN' && err.kind === 'invalid_numbers') {
+      const line: number | undefined = err.rejected?.[0].line
+      void line
+    }
+  }
+  const hungUp: number = await stack.drain(5000)
+  await stack.shutdown()
+  await other.shutdown()
+  // @ts-expect-error: requests use the Rust (snake_case) field names
+  await stack.originate({ to: '+1', workflowId: 'wf' })
+  void [addr, calls, hungUp]
+}
+void dashboard

@@ -5,7 +5,9 @@
 //! [`parse_message`] throws.
 //!
 //! - [`parse_message`]: the header-preserving SIP message parser;
-//! - [`numbers::validate_numbers`]: a campaign's phone list checked before dialing.
+//! - [`numbers::validate_numbers`]: a campaign's phone list checked before dialing;
+//! - [`stack::Stack`]: the running stack (originate, campaigns, call events), on the addon's
+//!   one tokio runtime (napi's `tokio_rt`): Promises and events, never a blocking call.
 
 use bytes::Bytes;
 use freya::sip::message::{self, ParseError};
@@ -14,6 +16,7 @@ use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
 pub mod numbers;
+pub mod stack;
 
 /// The `code` of every error thrown for a refused SIP message.
 const PARSE_ERROR_CODE: &str = "ERR_SIP_PARSE";
