@@ -1,11 +1,12 @@
 //! Bridge load: RTP-in → WebSocket-out latency and memory per bridged call for freya-media's
 //! WebSocket bridge (media issue, point 11). Goals: p99 < 1 ms; < 50 KB per bridged call.
 //!
-//! `bridge_load [N] [SECONDS]` (defaults 1000, 20) starts a sink in a child process (this
-//! same binary, `bridge_load sink ADDR WARMUP_FRAMES`): a minimal Twilio-Media-Streams agent
-//! that reads every message and, for each `media` one, decodes the μ-law payload. The load
-//! side then opens `N` legs with [`connect`] ([`BridgeConfig::twilio`], the protocol pipecat
-//! uses by default), and feeds each leg one 20 ms frame (160 samples) every 20 ms through
+//! `bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink]` (defaults 1000, 20) starts a
+//! sink in a child process (this same binary, `bridge_load sink ADDR WARMUP_FRAMES
+//! [--tokio-sink]`): a minimal Twilio-Media-Streams agent that reads every message and, for
+//! each `media` one, decodes the start of the μ-law payload. The load side then opens `N`
+//! legs with [`connect`] ([`BridgeConfig::twilio`], the protocol pipecat uses by default),
+//! and feeds each leg one 20 ms frame (160 samples) every 20 ms through
 //! `LegSender::send_audio`, the legs spread evenly over the 20 ms (N/20 legs per 1 ms
 //! tick). Each frame carries, in its first 32 samples, its leg number, its sequence number and
 //! the wall-clock time (ns, `CLOCK_REALTIME`, shared by both processes) taken right before
@@ -13,8 +14,30 @@
 //! (G.711 encode∘decode is the identity on those codes, so they survive the bridge's μ-law
 //! encoding bit for bit). The sink's latency is its arrival time minus that stamp, i.e.
 //! `send_audio` → shell task → session encode → JSON + base64 → WebSocket write → TCP
-//! loopback → the agent's WebSocket read and JSON parse. Frames of the first `WARMUP`
+//! loopback → the agent's WebSocket read and message scan. Frames of the first `WARMUP`
 //! seconds (2 s) are left out.
+//!
+//! The caller-bound frames (silence, 50/s per leg) are taken as the stack takes them
+//! (`src/stack/media_sinks.rs`): by a `freya_media::bridge::FrameSink` installed with
+//! `LegReceiver::set_frame_sink`, which runs in the leg's own task and here only counts
+//! (`caller_frames_drained`); the receiver is read for events at the end only.
+//! `--drain-tasks` instead spawns a task per leg that reads them from `LegReceiver::recv`
+//! (the bench before session 8): one more task wake per frame.
+//!
+//! The sink stands for an agent on another host, so it is made cheap, to leave the box's
+//! CPU to the bridge: ONE thread, an epoll loop (level-triggered, `libc`) over a
+//! nonblocking listener and every connection. It does the opening handshake with
+//! freya-media's own sans-IO `bridge::upgrade` (`HeadReader`, `parse_request`,
+//! `accept_response`), then reads up to 64 KiB per readable socket per wake and parses
+//! the WebSocket frames by hand (RFC 6455 §5.2; the bridge is the client, so its frames
+//! are masked, §5.3): 7/16/64-bit lengths, frames split across reads, fragmented text
+//! (§5.4); Close is answered with a Close echoing the status code (§5.5.1) and the socket
+//! closed, Ping with a Pong, other frames ignored. Every byte is read, so the bridge's TCP
+//! window never fills. `--tokio-sink` runs the sink as before session 8: a tokio
+//! current-thread runtime with tokio-tungstenite and a task per connection
+//! (`SINK_READ_BUF=<bytes>` sets its tungstenite read buffer). Both sinks find the payload
+//! with the same string scan and decode its first 44 base64 characters (the 32-code stamp),
+//! and print the same JSON summary (`sink_kind` says which ran).
 //!
 //! Memory: VmRSS of the load process (the bridge side only; the sink is another process)
 //! before the first leg, after all legs are connected, and at the end of the feed;
@@ -22,7 +45,9 @@
 //!
 //! CPU: the load process's user + system time (`/proc/self/stat`) at the end of the feed,
 //! divided by the frames the bridge sent to the agent (`cpu_us_per_frame`). It includes the
-//! feeder, the drain tasks and the connects, so it is an upper bound of the bridge's own cost.
+//! feeder, the frame sinks (or drain tasks) and the connects, so it is an upper bound of the
+//! bridge's own cost. `feed_cpu_pct` and `sink_feed_cpu_pct` are each process's CPU over
+//! the feed alone (`/proc/<pid>/stat` read at its start and end), in % of one core.
 //!
 //! `bridge_load encode [FRAMES]` times the sans-IO part alone, with no sockets and no
 //! threads: one Twilio session's `send_audio` (160 samples) + `poll_transmit`, against the
@@ -32,15 +57,18 @@
 //! ```text
 //! cargo build --release -p freya-benches --example bridge_load
 //! target/release/examples/bridge_load 1000 20
+//! target/release/examples/bridge_load 1000 20 --drain-tasks --tokio-sink   # as before
 //! target/release/examples/bridge_load encode 200000
 //! ```
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use freya_media::bridge::{
-    connect, BridgeConfig, CallMetadata, ClientConfig, Direction, LegOutput, LegSender,
+    connect, BridgeConfig, CallMetadata, CallerFrame, ClientConfig, Direction, LegOutput,
+    LegReceiver, LegSender,
 };
 use freya_media::codec::{ulaw_decode, ulaw_encode};
 use futures_util::StreamExt;
@@ -105,39 +133,68 @@ fn unstamp(codes: &[u8]) -> Option<(u32, u32, u64)> {
     Some((leg, seq, t))
 }
 
+/// The run's options: positional arguments and the `--` flags, which may come anywhere.
+struct Args {
+    pos: Vec<String>,
+    drain_tasks: bool,
+    tokio_sink: bool,
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let mut a = Args {
+            pos: Vec::new(),
+            drain_tasks: false,
+            tokio_sink: false,
+        };
+        for arg in std::env::args().skip(1) {
+            match arg.as_str() {
+                "--drain-tasks" => a.drain_tasks = true,
+                "--tokio-sink" => a.tokio_sink = true,
+                f if f.starts_with("--") => {
+                    return Err(format!("unknown flag {f} (--drain-tasks, --tokio-sink)"))
+                }
+                _ => a.pos.push(arg),
+            }
+        }
+        Ok(a)
+    }
+
+    fn num<T: std::str::FromStr>(&self, i: usize, default: T) -> Result<T, String> {
+        match self.pos.get(i) {
+            Some(s) => s
+                .parse()
+                .map_err(|_| format!("argument {i}: not a number: {s}")),
+            None => Ok(default),
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("sink") {
-        let addr: SocketAddr = args.get(2).ok_or("sink ADDR")?.parse()?;
-        let warmup: u32 = args.get(3).ok_or("sink WARMUP_FRAMES")?.parse()?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        return rt.block_on(sink(addr, warmup));
+    let args = Args::parse()?;
+    match args.pos.first().map(String::as_str) {
+        Some("sink") => {
+            let addr: SocketAddr = args.pos.get(1).ok_or("sink ADDR")?.parse()?;
+            let warmup: u32 = args.pos.get(2).ok_or("sink WARMUP_FRAMES")?.parse()?;
+            if !args.tokio_sink {
+                return epoll_sink::run(addr, warmup);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(sink(addr, warmup));
+        }
+        Some("encode") => return encode(args.num(1, 200_000)?),
+        Some("decode") => return decode(args.num(1, 200_000)?),
+        _ => {}
     }
-    if args.get(1).map(String::as_str) == Some("encode") {
-        let frames: u32 = args
-            .get(2)
-            .map(|s| s.parse())
-            .transpose()?
-            .unwrap_or(200_000);
-        return encode(frames);
-    }
-    if args.get(1).map(String::as_str) == Some("decode") {
-        let frames: u32 = args
-            .get(2)
-            .map(|s| s.parse())
-            .transpose()?
-            .unwrap_or(200_000);
-        return decode(frames);
-    }
-    let n: u32 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1000);
-    let secs: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let n: u32 = args.num(0, 1000)?;
+    let secs: u64 = args.num(1, 20)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(load(n, secs))
+    rt.block_on(load(n, secs, args.drain_tasks, args.tokio_sink))
 }
 
 /// ns per message of decoding a 20 ms Twilio `media` message, both directions, with the
@@ -275,17 +332,102 @@ fn encode(frames: u32) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, fields 14 and 15, in
+/// USER_HZ = 100 ticks a second); `None` = this process. 0 when unreadable.
+fn proc_cpu_s(pid: Option<u32>) -> f64 {
+    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let cpu = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (cpu(11) + cpu(12)) / 100.0
+}
+
+/// What a sink saw, one connection's or all of them.
 #[derive(Default)]
-struct SinkState {
+struct Tally {
     lat_us: Vec<u32>,
     unstamped: u64,
     media: u64,
     other: u64,
-    open: i64,
-    opened: u64,
     bad_order: u64,
 }
 
+impl Tally {
+    /// One text message `t` that arrived at `arrived` (ns, `CLOCK_REALTIME`) on the
+    /// connection whose last stamped sequence number is `last_seq`.
+    fn text(&mut self, t: &str, arrived: u64, last_seq: &mut Option<u32>, warmup: u32) {
+        // Cheap scan, not a JSON tree: the sink must not be the bottleneck at 50,000
+        // messages/s. Only the payload's first 44 base64 chars (the 32-code stamp) are
+        // decoded.
+        if !t.contains("\"event\":\"media\"") {
+            self.other += 1;
+            return;
+        }
+        self.media += 1;
+        let codes = t
+            .find("\"payload\":\"")
+            .and_then(|at| t.get(at + 11..at + 11 + 44))
+            .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+            .unwrap_or_default();
+        match unstamp(&codes) {
+            Some((_leg, seq, sent)) => {
+                if last_seq.is_some_and(|l| seq != l + 1) {
+                    self.bad_order += 1;
+                }
+                *last_seq = Some(seq);
+                if seq >= warmup {
+                    self.lat_us
+                        .push((arrived.saturating_sub(sent) / 1000) as u32);
+                }
+            }
+            None => self.unstamped += 1,
+        }
+    }
+
+    fn merge(&mut self, o: Tally) {
+        self.lat_us.extend_from_slice(&o.lat_us);
+        self.media += o.media;
+        self.unstamped += o.unstamped;
+        self.other += o.other;
+        self.bad_order += o.bad_order;
+    }
+
+    /// The sink's one-line JSON summary, the last thing it prints.
+    fn report(&mut self, kind: &str, opened: u64, read_buf: Option<usize>, rss_start: u64) {
+        self.lat_us.sort_unstable();
+        let l = &self.lat_us;
+        let pct = |p: f64| -> u32 {
+            if l.is_empty() {
+                return 0;
+            }
+            l[((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1]
+        };
+        println!(
+            "{}",
+            serde_json::json!({
+                "sink_kind": kind, "sink_cpu_s_total": proc_cpu_s(None), "connections": opened,
+                "sink_read_buf": read_buf, "sink_rss_start_kb": rss_start, "sink_rss_peak_kb": status_kb("VmHWM:"), "media_messages": self.media, "measured": l.len(),
+                "unstamped_media": self.unstamped, "other_messages": self.other, "out_of_order": self.bad_order,
+                "p50_us": pct(0.50), "p90_us": pct(0.90), "p99_us": pct(0.99), "p999_us": pct(0.999),
+                "max_us": l.last().copied().unwrap_or(0),
+            })
+        );
+    }
+}
+
+#[derive(Default)]
+struct SinkState {
+    tally: Tally,
+    open: i64,
+    opened: u64,
+}
+
+/// The sink before session 8 (`--tokio-sink`): tokio-tungstenite, a task per connection.
 async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     // SINK_READ_BUF=<bytes>: the sink's tungstenite read buffer (default 128 KiB, which
@@ -324,46 +466,18 @@ async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::E
                         s.opened += 1;
                     }
                     let mut last_seq: Option<u32> = None;
-                    let mut local: Vec<u32> = Vec::with_capacity(1024);
-                    let (mut media, mut unstamped, mut other, mut bad_order) = (0, 0, 0, 0);
+                    let mut local = Tally {
+                        lat_us: Vec::with_capacity(1024),
+                        ..Tally::default()
+                    };
                     while let Some(Ok(m)) = ws.next().await {
                         let arrived = now_ns();
-                        let tokio_tungstenite::tungstenite::Message::Text(t) = m else {
-                            continue;
-                        };
-                        // Cheap scan, not a JSON tree: the sink must not be the bottleneck
-                        // at 50,000 messages/s. Only the payload's first 44 base64 chars (the
-                        // 32-code stamp) are decoded.
-                        let t = t.as_str();
-                        if !t.contains("\"event\":\"media\"") {
-                            other += 1;
-                            continue;
-                        }
-                        media += 1;
-                        let codes = t
-                            .find("\"payload\":\"")
-                            .and_then(|at| t.get(at + 11..at + 11 + 44))
-                            .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
-                            .unwrap_or_default();
-                        match unstamp(&codes) {
-                            Some((_leg, seq, sent)) => {
-                                if last_seq.is_some_and(|l| seq != l + 1) {
-                                    bad_order += 1;
-                                }
-                                last_seq = Some(seq);
-                                if seq >= warmup {
-                                    local.push((arrived.saturating_sub(sent) / 1000) as u32);
-                                }
-                            }
-                            None => unstamped += 1,
+                        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                            local.text(t.as_str(), arrived, &mut last_seq, warmup);
                         }
                     }
                     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-                    s.lat_us.extend_from_slice(&local);
-                    s.media += media;
-                    s.unstamped += unstamped;
-                    s.other += other;
-                    s.bad_order += bad_order;
+                    s.tally.merge(local);
                     s.open -= 1;
                     if s.open == 0 {
                         done.notify_one();
@@ -375,42 +489,30 @@ async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::E
     tokio::spawn(accept);
     done.notified().await;
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-    s.lat_us.sort_unstable();
-    let l = &s.lat_us;
-    let pct = |p: f64| -> u32 {
-        if l.is_empty() {
-            return 0;
-        }
-        l[((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1]
-    };
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let cpu = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let sink_cpu_s = (cpu(11) + cpu(12)) / 100.0; // USER_HZ
-    println!(
-        "{}",
-        serde_json::json!({
-            "sink_cpu_s_total": sink_cpu_s, "connections": s.opened,
-            "sink_read_buf": read_buf, "sink_rss_start_kb": rss_start, "sink_rss_peak_kb": status_kb("VmHWM:"), "media_messages": s.media, "measured": l.len(),
-            "unstamped_media": s.unstamped, "other_messages": s.other, "out_of_order": s.bad_order,
-            "p50_us": pct(0.50), "p90_us": pct(0.90), "p99_us": pct(0.99), "p999_us": pct(0.999),
-            "max_us": l.last().copied().unwrap_or(0),
-        })
-    );
+    let opened = s.opened;
+    s.tally.report("tokio", opened, read_buf, rss_start);
     Ok(())
 }
 
-async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
+mod epoll_sink;
+
+async fn load(
+    n: u32,
+    secs: u64,
+    drain_tasks: bool,
+    tokio_sink: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(ulaw_encode(ulaw_decode(0x2A)), 0x2A);
     let exe = std::env::current_exe()?;
     let warmup_frames = (WARMUP_S * 50) as u32;
+    let mut sink_args = vec!["sink", "127.0.0.1:0"];
+    let warmup_arg = warmup_frames.to_string();
+    sink_args.push(&warmup_arg);
+    if tokio_sink {
+        sink_args.push("--tokio-sink");
+    }
     let mut child = tokio::process::Command::new(exe)
-        .args(["sink", "127.0.0.1:0", &warmup_frames.to_string()])
+        .args(&sink_args)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
@@ -421,10 +523,20 @@ async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("ws://{sink_addr}/media");
     let load0 = std::fs::read_to_string("/proc/loadavg")?;
     let rss0 = rss_kb();
-    eprintln!("bridge_load: N={n} feed={secs}s sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
+    let (take, sink_kind) = (
+        if drain_tasks {
+            "drain_tasks"
+        } else {
+            "frame_sink"
+        },
+        if tokio_sink { "tokio" } else { "epoll" },
+    );
+    eprintln!("bridge_load: N={n} feed={secs}s caller frames by {take}, {sink_kind} sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
 
     let client = ClientConfig::new(url);
     let mut senders: Vec<LegSender> = Vec::with_capacity(n as usize);
+    let mut receivers: Vec<LegReceiver> = Vec::new();
+    let mut counts: Vec<Arc<AtomicU64>> = Vec::new();
     let mut drains = Vec::new();
     let t_connect = std::time::Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
@@ -447,15 +559,26 @@ async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
             senders.push(tx);
             // The call side must take the caller-bound frames (silence, 50/s) as a real
             // RTP sender would.
-            drains.push(tokio::spawn(async move {
-                let mut frames = 0u64;
-                while let Some(o) = rx.recv().await {
-                    if let LegOutput::Frame(_) = o {
-                        frames += 1;
+            if drain_tasks {
+                drains.push(tokio::spawn(async move {
+                    let mut frames = 0u64;
+                    while let Some(o) = rx.recv().await {
+                        if let LegOutput::Frame(_) = o {
+                            frames += 1;
+                        }
                     }
-                }
-                frames
-            }));
+                    frames
+                }));
+            } else {
+                // As the stack does (`AgentAudio`): in the leg's task, no wake of our own.
+                // A counter per leg, so that the two workers do not share a cache line.
+                let c = Arc::new(AtomicU64::new(0));
+                counts.push(c.clone());
+                rx.set_frame_sink(Box::new(move |_f: &CallerFrame| {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }));
+                receivers.push(rx);
+            }
         }
     }
     let connect_s = t_connect.elapsed().as_secs_f64();
@@ -469,6 +592,7 @@ async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut frame = [0i16; FRAME];
     let mut send_errors = 0u64;
     let mut late_ticks = 0u64;
+    let (cpu_feed0, sink_cpu_feed0) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
     let start = tokio::time::Instant::now();
     for k in 0..ticks {
         let at = tick.tick().await;
@@ -488,6 +612,7 @@ async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let feed_s = start.elapsed().as_secs_f64();
+    let (cpu_s, sink_cpu_feed1) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
     let rss2 = rss_kb();
     let load1 = std::fs::read_to_string("/proc/loadavg")?;
     let (mut sent, mut in_drop, mut out_drop, mut gap) = (0u64, 0u64, 0u64, 0u64);
@@ -498,44 +623,57 @@ async fn load(n: u32, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
         out_drop += st.output_dropped_frames;
         gap += st.caller_gap_frames;
     }
-    let cpu_self = std::fs::read_to_string("/proc/self/stat")?;
-    let f: Vec<&str> = cpu_self
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks_hz = 100.0; // USER_HZ on Linux
-    let cpu_s = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-        / ticks_hz;
     for s in &senders {
         let _ = s.hangup();
     }
+    // Every leg ends with its Closed event (the close handshake is bounded by 1 s); the
+    // deadline only bounds the run should one not.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let mut caller_frames = 0u64;
     for d in drains {
-        caller_frames += d.await.unwrap_or(0);
+        if let Ok(Ok(f)) = tokio::time::timeout_at(deadline, d).await {
+            caller_frames += f;
+        }
     }
+    for mut rx in receivers {
+        let _ = tokio::time::timeout_at(deadline, async {
+            while rx.recv().await.is_some() {} // events only: the frames went to the sink
+        })
+        .await;
+    }
+    caller_frames += counts
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum::<u64>();
     let summary = tokio::time::timeout(Duration::from_secs(30), out.next_line())
         .await
         .ok()
         .and_then(|r| r.ok().flatten())
         .unwrap_or_else(|| "{}".into());
-    let _ = child.wait().await;
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
     let per_call = (rss2.saturating_sub(rss0)) as f64 / n as f64;
+    let r1 = |x: f64| (x * 10.0).round() / 10.0;
     println!(
         "{}",
         serde_json::json!({
-            "legs": n, "feed_s": (feed_s * 100.0).round() / 100.0, "connect_s": (connect_s * 100.0).round() / 100.0,
+            "legs": n, "caller_frames_by": take, "sink_kind": sink_kind,
+            "feed_s": (feed_s * 100.0).round() / 100.0, "connect_s": (connect_s * 100.0).round() / 100.0,
             "frames_fed": seq.iter().map(|&s| s as u64).sum::<u64>(), "send_errors": send_errors,
             "late_feed_ticks": late_ticks,
             "bridge_frames_sent": sent, "bridge_gap_fill_frames": gap, "input_dropped": in_drop,
             "output_dropped": out_drop, "caller_frames_drained": caller_frames,
             "rss_before_kb": rss0, "rss_connected_kb": rss1, "rss_end_kb": rss2,
-            "rss_per_call_kb": (per_call * 10.0).round() / 10.0,
-            "rss_per_call_connected_kb": ((rss1.saturating_sub(rss0)) as f64 / n as f64 * 10.0).round() / 10.0,
+            "rss_per_call_kb": r1(per_call),
+            "rss_per_call_connected_kb": r1((rss1.saturating_sub(rss0)) as f64 / n as f64),
             "load_cpu_s_total": cpu_s,
-            "cpu_us_per_frame": (cpu_s * 1e6 / sent.max(1) as f64 * 10.0).round() / 10.0,
+            "cpu_us_per_frame": r1(cpu_s * 1e6 / sent.max(1) as f64),
+            "feed_cpu_pct": r1((cpu_s - cpu_feed0) * 100.0 / feed_s),
+            "sink_feed_cpu_pct": r1((sink_cpu_feed1 - sink_cpu_feed0) * 100.0 / feed_s),
             "loadavg_before": load0.trim(), "loadavg_after": load1.trim(),
             "sink": serde_json::from_str::<serde_json::Value>(&summary).unwrap_or_default(),
         })
