@@ -404,29 +404,49 @@ impl Driver {
     }
 
     fn flush_events(&mut self) {
-        while let Some(event) = self.relay.poll_event() {
-            match event {
-                RelayEvent::Dropped { .. } => tracing::debug!(?event, "relay drop"),
-                RelayEvent::RtpTimeout { .. } | RelayEvent::LatchReset { .. } => {
-                    tracing::info!(?event, "relay")
-                }
-                _ => tracing::debug!(?event, "relay"),
-            }
-            self.emit(ShellEvent::Relay(event));
-        }
+        flush_relay_events(&mut self.relay, &self.events, &mut self.io);
     }
 
     fn emit(&mut self, event: ShellEvent) {
-        if self.events.try_send(Box::new(event)).is_err() {
-            self.io.events_lost += 1;
-            if self.io.events_lost.is_power_of_two() {
-                tracing::debug!(count = self.io.events_lost, "relay event reader lagging");
-            }
-        }
+        emit_event(&self.events, &mut self.io, event);
     }
 
     fn snapshot(&self) -> RelayStats {
         snapshot(&self.relay, &self.local, self.io)
+    }
+}
+
+/// Logs and hands to the call's reader every event the core has (shared with the io_uring
+/// relay thread).
+pub(crate) fn flush_relay_events(
+    relay: &mut Relay,
+    events: &mpsc::Sender<Box<ShellEvent>>,
+    io: &mut IoStats,
+) {
+    while let Some(event) = relay.poll_event() {
+        match event {
+            RelayEvent::Dropped { .. } => tracing::debug!(?event, "relay drop"),
+            RelayEvent::RtpTimeout { .. } | RelayEvent::LatchReset { .. } => {
+                tracing::info!(?event, "relay")
+            }
+            _ => tracing::debug!(?event, "relay"),
+        }
+        emit_event(events, io, ShellEvent::Relay(event));
+    }
+}
+
+/// Hands `event` to the call's reader; one it has no room for is counted
+/// ([`IoStats::events_lost`]) and, at 1, 2, 4 … lost, logged.
+pub(crate) fn emit_event(
+    events: &mpsc::Sender<Box<ShellEvent>>,
+    io: &mut IoStats,
+    event: ShellEvent,
+) {
+    if events.try_send(Box::new(event)).is_err() {
+        io.events_lost += 1;
+        if io.events_lost.is_power_of_two() {
+            tracing::debug!(count = io.events_lost, "relay event reader lagging");
+        }
     }
 }
 

@@ -17,12 +17,14 @@ use io_uring::{opcode, squeue, types, IoUring};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{NewCall, Request, Shared};
-use crate::relay::driver::{media_packet, snapshot, Command, MIN_STATS_INTERVAL};
+use crate::relay::driver::{
+    emit_event, flush_relay_events, media_packet, snapshot, Command, MIN_STATS_INTERVAL,
+};
 use crate::relay::endpoint::TappedPacket;
 use crate::relay::shell::{IoStats, LegAddrs, RelayStats, ShellEvent};
 use crate::relay::sockets::SocketPair;
 use crate::relay::udp::MAX_DATAGRAM;
-use crate::relay::{LegId, Relay, RelayEvent, Transmit};
+use crate::relay::{LegId, Relay, Transmit};
 
 const RECV: u64 = 0;
 const SEND: u64 = 1;
@@ -106,25 +108,11 @@ impl Call {
     }
 
     fn emit(&mut self, event: ShellEvent) {
-        if self.events.try_send(Box::new(event)).is_err() {
-            self.io.events_lost += 1;
-            if self.io.events_lost.is_power_of_two() {
-                tracing::debug!(count = self.io.events_lost, "relay event reader lagging");
-            }
-        }
+        emit_event(&self.events, &mut self.io, event);
     }
 
     fn flush_events(&mut self) {
-        while let Some(event) = self.relay.poll_event() {
-            match event {
-                RelayEvent::Dropped { .. } => tracing::debug!(?event, "relay drop"),
-                RelayEvent::RtpTimeout { .. } | RelayEvent::LatchReset { .. } => {
-                    tracing::info!(?event, "relay")
-                }
-                _ => tracing::debug!(?event, "relay"),
-            }
-            self.emit(ShellEvent::Relay(event));
-        }
+        flush_relay_events(&mut self.relay, &self.events, &mut self.io);
     }
 }
 
