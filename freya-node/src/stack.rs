@@ -3,7 +3,7 @@
 //! Only the shape changes here (DESIGN.md: bindings hold no logic): requests and results
 //! cross as the JSON serde gives them (snake_case keys, the same JSON the control API takes
 //! and returns), call events as the JSON the API's SSE stream sends, and every
-//! [`StackError`] becomes a JS `Error` whose `code` names its variant (see [`error_code`]).
+//! [`StackError`] becomes a JS `Error` whose `code` names its variant (see `error_code`).
 //!
 //! Nothing blocks Node's event loop: the stack runs on the addon's one tokio runtime (napi's
 //! `tokio_rt`), async methods return Promises settled from it, and events reach JS through

@@ -4,8 +4,8 @@
 //! The pure-Python package in `python/freya/` re-exports what is defined here and defines the
 //! exception class `parse_message` raises, `freya.SipParseError` (a `ValueError`).
 //!
-//! - [`parse_message`]: the header-preserving SIP message parser;
-//! - [`numbers::validate_numbers`]: a campaign's phone list checked before dialing.
+//! - `parse_message`: the header-preserving SIP message parser;
+//! - `validate_numbers` (`numbers.rs`): a campaign's phone list checked before dialing.
 
 use bytes::Bytes;
 use freya::sip::message::{self, ParseError};
