@@ -419,6 +419,12 @@ impl Worker {
                 };
                 if tap.try_send(tapped).is_err() {
                     call.io.endpoint_overflow += 1;
+                    if call.io.endpoint_overflow.is_power_of_two() {
+                        tracing::warn!(
+                            count = call.io.endpoint_overflow,
+                            "relay tap reader full or gone, copy dropped"
+                        );
+                    }
                 }
             }
         }
