@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::driver::{Command, Driver, EndpointSide, LegIo};
 use super::endpoint::{EndpointLink, MediaEndpoint, TappedPacket};
-use super::sockets::SharedPortPool;
+use super::sockets::{SharedPortPool, SocketPair};
 use super::{
     LegConfig, LegId, LegStats, PortError, PortPair, Relay, RelayConfig, RelayError, RelayEvent,
     RemoteMedia,
@@ -414,6 +414,26 @@ impl RelayHandle {
     }
 }
 
+/// A B2BUA call's two socket pairs, bound by `bind` (each shell's kind of socket), and its
+/// core; shared by [`spawn_relay`] and the io_uring thread's `spawn_relay`. A pair already
+/// bound is released (its lease dropped) when the second bind or the core fails.
+pub(crate) fn bind_call<S>(
+    config: ShellConfig,
+    a: LegSetup,
+    b: LegSetup,
+    bind: impl Fn(IpAddr) -> Result<SocketPair<S>, ShellError>,
+) -> Result<(SocketPair<S>, SocketPair<S>, Relay), ShellError> {
+    let pair_a = bind(config.bind_ip)?;
+    let pair_b = bind(config.bind_ip)?;
+    let relay = Relay::new(
+        Instant::now(),
+        config.relay,
+        a.config(pair_a.ports()),
+        b.config(pair_b.ports()),
+    )?;
+    Ok((pair_a, pair_b, relay))
+}
+
 /// Starts relaying a call between two SIP legs (B2BUA, `direct_media=no`): binds an RTP/RTCP
 /// socket pair per leg from `pool` and spawns the call's task on the current tokio runtime.
 ///
@@ -446,14 +466,7 @@ pub fn spawn_relay(
 ) -> Result<(RelayHandle, RelayEvents), ShellError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShellError::NoRuntime)?;
     let _guard = runtime.enter();
-    let pair_a = pool.bind_pair(config.bind_ip)?;
-    let pair_b = pool.bind_pair(config.bind_ip)?;
-    let relay = Relay::new(
-        Instant::now(),
-        config.relay,
-        a.config(pair_a.ports()),
-        b.config(pair_b.ports()),
-    )?;
+    let (pair_a, pair_b, relay) = bind_call(config, a, b, |ip| pool.bind_pair(ip))?;
     let a_io = LegIo::socket(pair_a);
     let b_io = LegIo::socket(pair_b);
     let local = [a_io.local_addrs(), b_io.local_addrs()];

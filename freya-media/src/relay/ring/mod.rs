@@ -39,7 +39,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -130,14 +129,8 @@ impl RingRelays {
         a: LegSetup,
         b: LegSetup,
     ) -> Result<(RelayHandle, RelayEvents), ShellError> {
-        let pair_a = pool.bind_pair_std(config.bind_ip)?;
-        let pair_b = pool.bind_pair_std(config.bind_ip)?;
-        let relay = Relay::new(
-            Instant::now(),
-            config.relay,
-            a.config(pair_a.ports()),
-            b.config(pair_b.ports()),
-        )?;
+        let (pair_a, pair_b, relay) =
+            super::shell::bind_call(config, a, b, |ip| pool.bind_pair_std(ip))?;
         let local = [Some(pair_a.local), Some(pair_b.local)];
         let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
         let (done_tx, done_rx) = oneshot::channel();
