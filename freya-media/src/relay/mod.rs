@@ -52,7 +52,7 @@ pub use latch::{LatchPolicy, LatchReason};
 pub use leg::{Direction, DropCounts, DropReason, LegConfig, LegId, LegStats, RemoteMedia};
 pub use ports::{PortError, PortPair, PortPool, PortPoolStats, DEFAULT_PORT_RANGE};
 #[cfg(target_os = "linux")]
-pub use ring::RingRelays;
+pub use ring::{RingOptions, RingRelays};
 pub use shell::{
     spawn_endpoint, spawn_relay, IoStats, LegAddrs, LegReport, LegSetup, RelayEvents, RelayHandle,
     RelayStats, ShellConfig, ShellError, ShellEvent, IN_PROCESS_ADDR,

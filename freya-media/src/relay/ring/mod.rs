@@ -2,11 +2,14 @@
 //! calls through one io_uring, instead of a tokio task per call.
 //!
 //! Why: with a task per call, every forwarded packet costs an `epoll_wait`, a task wake and
-//! poll, a `recvmmsg` and a `sendto`. Here each socket keeps one `IORING_OP_RECVMSG` armed;
-//! a completion goes straight to its call's sans-IO [`Relay`](super::Relay) core, and the
-//! datagrams the core emits become `IORING_OP_SEND`s that go to the kernel, with the
-//! re-armed receives, in the same `io_uring_enter` that waits for the next completions
-//! (`IORING_SETUP_DEFER_TASKRUN`: the receive work runs in this thread, inside that call).
+//! poll, a `recvmmsg` and a `sendto`. Here each socket keeps one multishot
+//! `IORING_OP_RECVMSG` armed, which takes a buffer per datagram from one ring of buffers
+//! shared by every socket (so memory does not grow with the calls); a completion goes
+//! straight to its call's sans-IO [`Relay`](super::Relay) core, and the datagrams the core
+//! emits become `IORING_OP_SEND`s that go to the kernel in the same `io_uring_enter` that
+//! waits for the next completions (`IORING_SETUP_DEFER_TASKRUN`: the receive work runs in
+//! this thread, inside that call). The sockets sit in the ring's registered file table, so
+//! no operation looks its descriptor up.
 //! `benches/examples/relay_load` measures both shells against rtpengine (BENCHMARKS.md).
 //!
 //! The calls keep everything the tokio shell gives: latching with RTP-bleed protection,
@@ -33,6 +36,8 @@
 //! # }).unwrap();
 //! ```
 
+mod bufs;
+mod sockaddr;
 mod worker;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -46,6 +51,37 @@ use super::driver::Command;
 use super::shell::{LegSetup, RelayEvents, RelayHandle, RelayStats, ShellConfig, ShellError};
 use super::sockets::SharedPortPool;
 use super::Relay;
+
+/// Settings of a [`RingRelays`]: the defaults suit a server; tests shrink them to drive the
+/// paths a busy server takes.
+///
+/// ```
+/// use freya_media::relay::RingOptions;
+/// let o = RingOptions::default();
+/// assert_eq!((o.buffers, o.registered_files), (1024, true));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingOptions {
+    /// Receive buffers shared by every socket, each holding one datagram of up to 4,096
+    /// bytes (4,160 bytes of memory each): a power of two from 1 to 32,768 (the kernel's
+    /// bounds). Default 1,024 (≈ 4.3 MB). Fewer than the datagrams that arrive between two
+    /// turns of the thread only costs re-armed receives: a datagram waits in its socket
+    /// until a buffer is back, none is lost.
+    pub buffers: u16,
+    /// Put the sockets in the io_uring's registered file table (no descriptor lookup per
+    /// operation). Default true; calls beyond the table's room (the process's open-file
+    /// limit, at most 65,536 sockets) use plain descriptors either way.
+    pub registered_files: bool,
+}
+
+impl Default for RingOptions {
+    fn default() -> Self {
+        RingOptions {
+            buffers: 1024,
+            registered_files: true,
+        }
+    }
+}
 
 /// The io_uring relay thread and the calls it serves (see the module docs). Its thread is
 /// named `freya-rtp-ring` (in `top -H`, `/proc/<pid>/task/*/comm`). Share it behind an
@@ -65,6 +101,23 @@ impl RingRelays {
     /// [`ShellError::Ring`] when io_uring is unavailable (kernels before 6.1, which lack
     /// `DEFER_TASKRUN`; `kernel.io_uring_disabled`; seccomp) or the thread cannot start.
     pub fn start() -> Result<RingRelays, ShellError> {
+        Self::start_with(RingOptions::default())
+    }
+
+    /// As [`start`](Self::start), with `options`.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); also [`ShellError::Ring`] for a buffer count that is not
+    /// a power of two from 1 to 32,768.
+    pub fn start_with(options: RingOptions) -> Result<RingRelays, ShellError> {
+        if !options.buffers.is_power_of_two() || options.buffers > 32_768 {
+            return Err(ShellError::Ring {
+                reason: format!(
+                    "buffers must be a power of two from 1 to 32768, not {}",
+                    options.buffers
+                ),
+            });
+        }
         // SAFETY: eventfd returns a new descriptor (or -1, checked); we own it from here.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -79,6 +132,7 @@ impl RingRelays {
             requests: Mutex::new(Vec::new()),
             ended: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            buffer_waits: AtomicU64::new(0),
         });
         let for_thread = Arc::clone(&shared);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -86,10 +140,10 @@ impl RingRelays {
         // created it may submit.
         let thread = std::thread::Builder::new()
             .name("freya-rtp-ring".into())
-            .spawn(move || match worker::Worker::ring() {
-                Ok(ring) => {
+            .spawn(move || match worker::Worker::new(for_thread, options) {
+                Ok(worker) => {
                     let _ = ready_tx.send(Ok(()));
-                    worker::Worker::new(ring, for_thread).run();
+                    worker.run();
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -111,6 +165,13 @@ impl RingRelays {
             shared,
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// How many times a socket's receive found every buffer in use and was re-armed (its
+    /// datagrams waited in the socket meanwhile; none is lost). Growing steadily under load:
+    /// raise [`RingOptions::buffers`].
+    pub fn buffer_waits(&self) -> u64 {
+        self.shared.buffer_waits.load(Ordering::Relaxed)
     }
 
     /// As [`spawn_relay`](super::spawn_relay), served by this ring's thread: binds an
@@ -176,6 +237,8 @@ pub(crate) struct Shared {
     /// The thread has ended: requests are refused.
     ended: AtomicBool,
     next_id: AtomicU64,
+    /// Receives that ended because every buffer was in use, and were re-armed.
+    buffer_waits: AtomicU64,
 }
 
 impl Shared {

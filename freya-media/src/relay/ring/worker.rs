@@ -1,22 +1,27 @@
-//! The ring's thread: calls in a slab, one armed receive per socket, sends batched into the
-//! next `io_uring_enter`, deadlines on a lazy heap (an entry found early is pushed back with
-//! the call's current deadline, so RTP moving the no-RTP timeout later costs nothing per
-//! packet).
+//! The ring's thread: calls in a slab, one multishot receive per socket taking its buffers
+//! from the shared ring ([`bufs`](super::bufs)), sockets in the io_uring's registered file
+//! table when there is room (no file lookup per operation), sends batched into the next
+//! `io_uring_enter` (one per turn: it submits and waits), deadlines on a lazy heap (an entry
+//! found early is pushed back with the call's current deadline, so RTP moving the no-RTP
+//! timeout later costs nothing per packet).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::UdpSocket;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::types::RecvMsgOut;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{NewCall, Request, Shared};
+use super::bufs::{self, BufRing};
+use super::sockaddr::{sockaddr_storage, socket_addr_from_name};
+use super::{NewCall, Request, RingOptions, Shared};
 use crate::relay::driver::{
     emit_event, flush_relay_events, media_packet, snapshot, Command, MIN_STATS_INTERVAL,
 };
@@ -50,16 +55,6 @@ fn untag(data: u64) -> (u64, usize, u32, usize) {
     )
 }
 
-/// One socket's armed receive. Boxed: the kernel holds pointers into it until its
-/// completion.
-struct RecvSlot {
-    buf: [u8; MAX_DATAGRAM],
-    name: libc::sockaddr_storage,
-    iov: libc::iovec,
-    msg: libc::msghdr,
-    armed: bool,
-}
-
 /// A datagram in flight. Boxed: the kernel reads `dest` through a pointer.
 struct SendSlot {
     payload: Bytes,
@@ -69,13 +64,25 @@ struct SendSlot {
     gen: u32,
 }
 
+/// Where an operation's socket is: the registered file table (no `fget`/`fput` per
+/// operation) or a plain descriptor.
+#[derive(Clone, Copy)]
+enum Target {
+    Fixed(u32),
+    Fd(RawFd),
+}
+
 struct Call {
     id: u64,
     gen: u32,
     relay: Relay,
     /// Sockets 0..4: A RTP, A RTCP, B RTP, B RTCP.
     legs: [SocketPair<UdpSocket>; 2],
-    slots: [Box<RecvSlot>; 4],
+    /// Which sockets have a multishot receive in the kernel.
+    armed: [bool; 4],
+    /// The call's four slots in the registered file table, from this one; `None`: plain
+    /// descriptors (the table is full or could not be set up).
+    fixed: Option<u32>,
     closing: bool,
     events: mpsc::Sender<Box<ShellEvent>>,
     done: Option<oneshot::Sender<RelayStats>>,
@@ -104,7 +111,15 @@ impl Call {
     }
 
     fn armed(&self) -> usize {
-        self.slots.iter().filter(|s| s.armed).count()
+        self.armed.iter().filter(|&&a| a).count()
+    }
+
+    /// Socket `i` as an io_uring target: its registered slot, or its descriptor.
+    fn target(&self, i: usize) -> Target {
+        match self.fixed {
+            Some(base) => Target::Fixed(base + i as u32),
+            None => Target::Fd(self.socket(i).as_raw_fd()),
+        }
     }
 
     fn emit(&mut self, event: ShellEvent) {
@@ -117,7 +132,14 @@ impl Call {
 }
 
 pub(super) struct Worker {
+    // Declared (so dropped) before `bufs`: the kernel may write into the buffers until the
+    // ring is gone.
     ring: IoUring,
+    bufs: BufRing,
+    /// Slots in the registered file table (4 per call index; 0: no table).
+    file_slots: u32,
+    /// The `msghdr` of every multishot receive: only its name and control lengths count.
+    recv_msg: Box<libc::msghdr>,
     shared: Arc<Shared>,
     calls: Vec<Option<Call>>,
     /// The generation each slab index is at (bumped when its call goes).
@@ -126,6 +148,13 @@ pub(super) struct Worker {
     ids: HashMap<u64, usize>,
     sends: Vec<Option<Box<SendSlot>>>,
     free_sends: Vec<usize>,
+    /// Send slots whose datagram is done, kept for the next ones (no allocation per send).
+    /// Boxed as in `sends`, which they move back into: the kernel reads `dest` through a
+    /// pointer, so a slot's address must not change while its send is in flight.
+    #[allow(clippy::vec_box)]
+    spare_sends: Vec<Box<SendSlot>>,
+    /// Receives ended because the buffer ring was empty (re-armed, nothing lost).
+    dry: u64,
     in_flight: usize,
     /// Entries for the next `io_uring_enter`.
     pending: Vec<squeue::Entry>,
@@ -140,17 +169,34 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub(super) fn ring() -> io::Result<IoUring> {
-        IoUring::builder()
+    /// Sets up the io_uring (on the thread that will use it: with `DEFER_TASKRUN` only the
+    /// task that created it may submit), its buffer ring and, when the process may hold
+    /// them, a registered file table.
+    ///
+    /// # Errors
+    /// The io_uring or its buffer ring cannot be set up (kernels before 6.1, which lack
+    /// `DEFER_TASKRUN`; `kernel.io_uring_disabled`; seccomp; memory).
+    pub(super) fn new(shared: Arc<Shared>, options: RingOptions) -> io::Result<Worker> {
+        let ring = IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_cqsize(16_384)
-            .build(4_096)
-    }
-
-    pub(super) fn new(ring: IoUring, shared: Arc<Shared>) -> Worker {
-        Worker {
+            .build(4_096)?;
+        let mut bufs = BufRing::new(options.buffers)?;
+        bufs.register(&ring.submitter())?;
+        let file_slots = if options.registered_files {
+            register_file_table(&ring)
+        } else {
+            0
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut recv_msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        recv_msg.msg_namelen = bufs::NAME_LEN as libc::socklen_t;
+        Ok(Worker {
             ring,
+            bufs,
+            file_slots,
+            recv_msg,
             shared,
             calls: Vec::new(),
             gens: Vec::new(),
@@ -158,6 +204,8 @@ impl Worker {
             ids: HashMap::new(),
             sends: Vec::new(),
             free_sends: Vec::new(),
+            spare_sends: Vec::new(),
+            dry: 0,
             in_flight: 0,
             pending: Vec::new(),
             finalize: Vec::new(),
@@ -165,14 +213,15 @@ impl Worker {
             wake_buf: Box::new([0; 8]),
             out: Vec::new(),
             shutdown: false,
-        }
+        })
     }
 
     pub(super) fn run(mut self) {
         self.arm_wake();
-        let mut cqes: Vec<(u64, i32)> = Vec::with_capacity(256);
+        let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(256);
         loop {
-            if let Err(e) = self.submit_pending() {
+            self.bufs.commit();
+            if let Err(e) = self.push_pending(!self.finalize.is_empty()) {
                 tracing::error!(error = %e, "relay ring: submit failed, the thread stops");
                 break;
             }
@@ -190,6 +239,7 @@ impl Worker {
                 .min(IDLE_WAIT);
             let ts = types::Timespec::from(wait);
             let args = types::SubmitArgs::new().timespec(&ts);
+            // Submits this turn's sends and re-armed receives, and waits: one syscall.
             match self.ring.submitter().submit_with_args(1, &args) {
                 Ok(_) => {}
                 Err(e)
@@ -204,11 +254,15 @@ impl Worker {
             }
             let now = Instant::now();
             cqes.clear();
-            cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
-            for &(data, result) in &cqes {
+            cqes.extend(
+                self.ring
+                    .completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
+            for &(data, result, flags) in &cqes {
                 let (kind, index, gen, socket) = untag(data);
                 match kind {
-                    RECV => self.on_recv(now, index, gen, socket, result),
+                    RECV => self.on_recv(now, index, gen, socket, result, flags),
                     SEND => self.on_sent(index, result),
                     WAKE => {
                         self.arm_wake();
@@ -224,18 +278,16 @@ impl Worker {
 
     /// The thread is ending: refuse new requests, close what is left, without the ring.
     /// After a failed submit or wait, receives and sends may still be armed in the kernel:
-    /// their buffers are leaked rather than freed under it (a few KB, on a path that only
-    /// a broken ring takes). The wake read is always armed.
+    /// their buffers are leaked rather than freed under it (at most the 4 MB buffer ring, on
+    /// a path that only a broken ring takes). The wake read is always armed.
     fn end(&mut self) {
         std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new([0; 8])));
         if self.in_flight > 0 {
             std::mem::forget(std::mem::take(&mut self.sends));
         }
-        for call in self.calls.iter_mut().flatten() {
-            for slot in call.slots.iter_mut().filter(|s| s.armed) {
-                slot.armed = false;
-                std::mem::forget(std::mem::replace(slot, empty_slot()));
-            }
+        if self.calls.iter().flatten().any(|c| c.armed() > 0) {
+            // Receives still armed write into the shared buffers.
+            std::mem::forget(std::mem::replace(&mut self.bufs, BufRing::leaked()));
         }
         {
             let _queue = self.shared.lock();
@@ -254,11 +306,15 @@ impl Worker {
         }
     }
 
-    fn submit_pending(&mut self) -> io::Result<()> {
+    /// Moves this turn's entries into the submission queue (submitting early only when it
+    /// is full); the wait that ends the turn submits them. `now`: submit at once (calls
+    /// about to be closed must have their queued sends in the kernel's hands first).
+    fn push_pending(&mut self, now: bool) -> io::Result<()> {
         let (submitter, mut sq, _) = self.ring.split();
         for entry in self.pending.drain(..) {
-            // SAFETY: every pointer in the entries points into a boxed RecvSlot, SendSlot or
-            // the wake buffer, which stay in place until their completion is reaped.
+            // SAFETY: every pointer in the entries points into a boxed SendSlot, the boxed
+            // receive msghdr or the wake buffer, which stay in place until their completion
+            // is reaped; receive buffers are the buffer ring's.
             while unsafe { sq.push(&entry) }.is_err() {
                 sq.sync();
                 submitter.submit()?;
@@ -266,7 +322,9 @@ impl Worker {
             }
         }
         sq.sync();
-        submitter.submit()?;
+        if now {
+            submitter.submit()?;
+        }
         Ok(())
     }
 
@@ -310,13 +368,14 @@ impl Worker {
         });
         let gen = self.gens[index];
         let stats_interval = new.stats_interval.map(|i| i.max(MIN_STATS_INTERVAL));
-        let slot = empty_slot;
+        let fixed = self.register_files(index, &new.legs);
         let call = Call {
             id: new.id,
             gen,
             relay: new.relay,
             legs: new.legs,
-            slots: [slot(), slot(), slot(), slot()],
+            armed: [false; 4],
+            fixed,
             closing: self.shutdown,
             events: new.events,
             done: Some(new.done),
@@ -340,37 +399,84 @@ impl Worker {
         }
     }
 
+    /// The call's sockets `index * 4 ..` in the registered file table, when it has room.
+    fn register_files(&mut self, index: usize, legs: &[SocketPair<UdpSocket>; 2]) -> Option<u32> {
+        let base = u32::try_from(index).ok()?.checked_mul(4)?;
+        if base.checked_add(4)? > self.file_slots {
+            return None;
+        }
+        let fds = [
+            legs[0].rtp.as_raw_fd(),
+            legs[0].rtcp.as_raw_fd(),
+            legs[1].rtp.as_raw_fd(),
+            legs[1].rtcp.as_raw_fd(),
+        ];
+        match self.ring.submitter().register_files_update(base, &fds) {
+            Ok(_) => Some(base),
+            Err(e) => {
+                tracing::debug!(error = %e, "relay ring: file table update failed, plain descriptors");
+                None
+            }
+        }
+    }
+
+    /// Arms the socket's multishot receive: it stays armed, one completion per datagram,
+    /// until it is cancelled, fails, or the buffer ring runs dry.
     fn arm_recv(&mut self, index: usize, socket: usize) {
         let Some(call) = self.calls[index].as_mut() else {
             return;
         };
-        let fd = call.socket(socket).as_raw_fd();
-        let gen = call.gen;
-        let slot = &mut call.slots[socket];
-        slot.iov = libc::iovec {
-            iov_base: slot.buf.as_mut_ptr().cast(),
-            iov_len: MAX_DATAGRAM,
+        call.armed[socket] = true;
+        let msg: *const libc::msghdr = &*self.recv_msg;
+        let entry = match call.target(socket) {
+            Target::Fixed(i) => {
+                opcode::RecvMsgMulti::new(types::Fixed(i), msg, bufs::GROUP).build()
+            }
+            Target::Fd(fd) => opcode::RecvMsgMulti::new(types::Fd(fd), msg, bufs::GROUP).build(),
         };
-        slot.msg.msg_name = (&mut slot.name as *mut libc::sockaddr_storage).cast();
-        slot.msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        slot.msg.msg_iov = &mut slot.iov;
-        slot.msg.msg_iovlen = 1;
-        slot.msg.msg_flags = 0;
-        slot.armed = true;
-        let entry = opcode::RecvMsg::new(types::Fd(fd), &mut slot.msg)
-            .build()
-            .user_data(tag(RECV, index, gen, socket));
-        self.pending.push(entry);
+        self.pending
+            .push(entry.user_data(tag(RECV, index, call.gen, socket)));
     }
 
-    fn on_recv(&mut self, now: Instant, index: usize, gen: u32, socket: usize, result: i32) {
+    fn on_recv(
+        &mut self,
+        now: Instant,
+        index: usize,
+        gen: u32,
+        socket: usize,
+        result: i32,
+        flags: u32,
+    ) {
+        // The buffer goes back to the ring whatever becomes of its datagram (a call that is
+        // gone or closing, a refused one), after the datagram has been handled.
+        let bid = cqueue::buffer_select(flags);
+        self.handle_recv(now, index, gen, socket, result, flags, bid);
+        if let Some(bid) = bid {
+            self.bufs.recycle(bid);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_recv(
+        &mut self,
+        now: Instant,
+        index: usize,
+        gen: u32,
+        socket: usize,
+        result: i32,
+        flags: u32,
+        bid: Option<u16>,
+    ) {
         let Some(call) = self.calls.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
         if call.gen != gen {
             return;
         }
-        call.slots[socket].armed = false;
+        let more = cqueue::more(flags);
+        if !more {
+            call.armed[socket] = false;
+        }
         if call.closing {
             if call.armed() == 0 {
                 self.finalize.push(index);
@@ -378,33 +484,69 @@ impl Worker {
             return;
         }
         let leg = if socket < 2 { LegId::A } else { LegId::B };
-        if result < 0 {
+        if result == -libc::ENOBUFS {
+            // The buffer ring ran dry: the datagram waits in its socket; re-armed below,
+            // and this turn gives buffers back before the re-armed receive is submitted.
+            self.dry += 1;
+            self.shared.buffer_waits.store(self.dry, Ordering::Relaxed);
+            if self.dry.is_power_of_two() {
+                tracing::debug!(
+                    count = self.dry,
+                    "relay ring: receive buffers ran out, receive re-armed"
+                );
+            }
+        } else if result < 0 {
             call.io.recv_errors += 1;
             if call.io.recv_errors.is_power_of_two() {
                 let error = io::Error::from_raw_os_error(-result);
                 tracing::warn!(?leg, %error, count = call.io.recv_errors, "relay receive failed");
             }
-        } else {
-            let slot = &call.slots[socket];
-            let n = result as usize;
-            if slot.msg.msg_flags & libc::MSG_TRUNC != 0 {
-                call.io.oversize += 1;
-                tracing::debug!(?leg, "datagram over {MAX_DATAGRAM} bytes dropped");
-            } else if let Some(source) = socket_addr(&slot.name) {
-                let bytes = Bytes::copy_from_slice(&slot.buf[..n.min(MAX_DATAGRAM)]);
-                call.relay.handle_packet(now, leg, source, bytes);
-                while let Some(t) = call.relay.poll_transmit() {
-                    self.out.push(t);
+        } else if let Some(buf) = bid.and_then(|b| self.bufs.get(b, result as usize)) {
+            match RecvMsgOut::parse(buf, &self.recv_msg) {
+                Err(()) => {
+                    call.io.recv_errors += 1;
+                    tracing::warn!(
+                        ?leg,
+                        len = result,
+                        "relay receive: malformed multishot buffer"
+                    );
                 }
-                call.flush_events();
+                Ok(out) if out.is_payload_truncated() => {
+                    call.io.oversize += 1;
+                    tracing::debug!(?leg, "datagram over {MAX_DATAGRAM} bytes dropped");
+                }
+                Ok(out) => match socket_addr_from_name(out.name_data()) {
+                    Some(source) => {
+                        let bytes = Bytes::copy_from_slice(out.payload_data());
+                        call.relay.handle_packet(now, leg, source, bytes);
+                        while let Some(t) = call.relay.poll_transmit() {
+                            self.out.push(t);
+                        }
+                        call.flush_events();
+                    }
+                    None => {
+                        call.io.recv_errors += 1;
+                        tracing::warn!(?leg, "relay receive: source address of unknown family");
+                    }
+                },
             }
+        } else {
+            call.io.recv_errors += 1;
+            tracing::warn!(
+                ?leg,
+                ?bid,
+                len = result,
+                "relay receive: completion without a buffer of ours"
+            );
         }
         let mut out = std::mem::take(&mut self.out);
         for t in out.drain(..) {
             self.transmit(index, t);
         }
         self.out = out;
-        self.arm_recv(index, socket);
+        if !more {
+            self.arm_recv(index, socket);
+        }
     }
 
     fn transmit(&mut self, index: usize, t: Transmit) {
@@ -429,19 +571,23 @@ impl Worker {
             }
         }
         let pair = &call.legs[t.leg.index()];
-        let fd = if t.local_port == pair.local.rtp.port() {
-            pair.rtp.as_raw_fd()
-        } else {
-            pair.rtcp.as_raw_fd()
-        };
+        let socket = t.leg.index() * 2 + usize::from(t.local_port != pair.local.rtp.port());
+        let target = call.target(socket);
         let (dest, dest_len) = sockaddr_storage(t.destination);
-        let slot = Box::new(SendSlot {
+        let fields = SendSlot {
             payload: t.payload,
             dest,
             dest_len,
             call: index,
             gen: call.gen,
-        });
+        };
+        let slot = match self.spare_sends.pop() {
+            Some(mut slot) => {
+                *slot = fields;
+                slot
+            }
+            None => Box::new(fields),
+        };
         let at = match self.free_sends.pop() {
             Some(at) => at,
             None => {
@@ -450,30 +596,37 @@ impl Worker {
             }
         };
         let slot = self.sends[at].insert(slot);
-        let entry = opcode::Send::new(
-            types::Fd(fd),
-            slot.payload.as_ptr(),
-            slot.payload.len() as u32,
-        )
-        .dest_addr((&slot.dest as *const libc::sockaddr_storage).cast())
-        .dest_addr_len(slot.dest_len)
-        .build()
+        let (buf, len) = (slot.payload.as_ptr(), slot.payload.len() as u32);
+        let dest: *const libc::sockaddr = (&slot.dest as *const libc::sockaddr_storage).cast();
+        let entry = match target {
+            Target::Fixed(i) => opcode::Send::new(types::Fixed(i), buf, len)
+                .dest_addr(dest)
+                .dest_addr_len(slot.dest_len)
+                .build(),
+            Target::Fd(fd) => opcode::Send::new(types::Fd(fd), buf, len)
+                .dest_addr(dest)
+                .dest_addr_len(slot.dest_len)
+                .build(),
+        }
         .user_data(tag(SEND, at, 0, 0));
         self.in_flight += 1;
         self.pending.push(entry);
     }
 
     fn on_sent(&mut self, at: usize, result: i32) {
-        let Some(slot) = self.sends.get_mut(at).and_then(Option::take) else {
+        let Some(mut slot) = self.sends.get_mut(at).and_then(Option::take) else {
             return;
         };
         self.free_sends.push(at);
         self.in_flight = self.in_flight.saturating_sub(1);
+        let (owner, gen) = (slot.call, slot.gen);
+        slot.payload = Bytes::new();
+        self.spare_sends.push(slot);
         if result >= 0 {
             return;
         }
-        if let Some(call) = self.calls.get_mut(slot.call).and_then(Option::as_mut) {
-            if call.gen == slot.gen {
+        if let Some(call) = self.calls.get_mut(owner).and_then(Option::as_mut) {
+            if call.gen == gen {
                 call.io.send_errors += 1;
                 if call.io.send_errors.is_power_of_two() {
                     let error = io::Error::from_raw_os_error(-result);
@@ -515,7 +668,7 @@ impl Worker {
         }
         call.closing = true;
         let gen = call.gen;
-        let armed: Vec<usize> = (0..4).filter(|&s| call.slots[s].armed).collect();
+        let armed: Vec<usize> = (0..4).filter(|&s| call.armed[s]).collect();
         if armed.is_empty() {
             self.finalize.push(index);
             return;
@@ -541,6 +694,13 @@ impl Worker {
         call.emit(ShellEvent::Closed(Box::new(stats.clone())));
         let done = call.done.take();
         tracing::debug!(id = call.id, "relay closed (ring)");
+        if let Some(base) = call.fixed {
+            // The table holds the sockets open: empty their slots first, so that dropping
+            // the call closes them before its ports go back to the pool.
+            if let Err(e) = self.ring.submitter().register_files_update(base, &[-1; 4]) {
+                tracing::warn!(error = %e, "relay ring: file table slots not emptied");
+            }
+        }
         // Sockets closed, then the port leases released, before `close` returns.
         drop(call);
         if let Some(done) = done {
@@ -584,76 +744,22 @@ impl Worker {
     }
 }
 
-fn empty_slot() -> Box<RecvSlot> {
-    Box::new(RecvSlot {
-        buf: [0; MAX_DATAGRAM],
-        // SAFETY: all-zero is a valid value of these plain C structs.
-        name: unsafe { std::mem::zeroed() },
-        iov: libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        },
-        // SAFETY: as above.
-        msg: unsafe { std::mem::zeroed() },
-        armed: false,
-    })
-}
-
-fn socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match i32::from(s.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in, which it can hold.
-            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
-                u16::from_be(a.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: as above, for sockaddr_in6.
-            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(a.sin6_addr.s6_addr),
-                u16::from_be(a.sin6_port),
-                a.sin6_flowinfo,
-                a.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
-fn sockaddr_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut s: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
-            let v4 = unsafe {
-                &mut *(&mut s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-            };
-            v4.sin_family = libc::AF_INET as libc::sa_family_t;
-            v4.sin_port = a.port().to_be();
-            v4.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-            (
-                s,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let v6 = unsafe {
-                &mut *(&mut s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            v6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            v6.sin6_port = a.port().to_be();
-            v6.sin6_addr.s6_addr = a.ip().octets();
-            v6.sin6_flowinfo = a.flowinfo();
-            v6.sin6_scope_id = a.scope_id();
-            (
-                s,
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
+/// Slots for the registered file table: one per descriptor the process may open (the
+/// kernel's own bound), at most 65,536; 0 when the table cannot be registered.
+fn register_file_table(ring: &IoUring) -> u32 {
+    // SAFETY: getrlimit writes into the struct we pass.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let slots = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur.min(65_536) as u32
+    } else {
+        1_024
+    };
+    match ring.submitter().register_files_sparse(slots) {
+        Ok(()) => slots,
+        Err(e) => {
+            tracing::debug!(error = %e, slots, "relay ring: no registered file table, plain descriptors");
+            0
         }
     }
 }
@@ -673,15 +779,6 @@ mod tests {
                 untag(tag(kind, index, gen, socket)),
                 (kind, index, gen, socket)
             );
-        }
-    }
-
-    #[test]
-    fn socket_addresses_survive_sockaddr_storage() {
-        for a in ["127.0.0.1:4000", "[::1]:5004", "[fe80::1%2]:10000"] {
-            let a: SocketAddr = a.parse().unwrap();
-            let (s, _) = sockaddr_storage(a);
-            assert_eq!(socket_addr(&s), Some(a));
         }
     }
 }
