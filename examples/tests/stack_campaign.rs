@@ -3,7 +3,8 @@
 //! and every other number is refused with 404 (no route). The wrong-prefix breaker pauses
 //! a campaign of unknown numbers, resume dials the rest; a campaign of good numbers never
 //! has more calls up than its ceiling and ends `finished`; a list with a bad entry is
-//! refused whole, entry by entry.
+//! refused whole, entry by entry; past `[control] keep_ended_campaigns` the oldest-ended
+//! campaign is forgotten (404), a running one never.
 
 mod common;
 
@@ -294,4 +295,84 @@ fn a_list_with_bad_entries_is_refused_entry_by_entry_and_nothing_is_dialed() {
     // An unknown campaign.
     let (code, _) = post(&s, "/campaigns/cmp-nope/pause", &json!({}));
     assert_eq!(code, 404);
+}
+
+/// With `keep_ended_campaigns = 1`, each campaign that ends makes the stack forget the one
+/// that ended before it (its id then answers 404 like an unknown one, the message naming
+/// it); a campaign still running is kept however many end around it, and when it ends it
+/// is the newest-ended: the oldest-ended goes, not the oldest-started.
+#[test]
+fn past_the_limit_the_oldest_ended_campaign_is_forgotten_and_a_running_one_kept() {
+    // `[control]` is the config's last table.
+    let s = start(&format!(
+        "{}keep_ended_campaigns = 1\n",
+        self_dialing_config()
+    ));
+    let ev = events(&s);
+    let mut seen = Vec::new();
+    // Numbers outside +1415 are refused 404 at once: a one-number campaign ends quickly.
+    let campaign = |numbers: &[&str], cps: f64| {
+        let (status, info) = post(
+            &s,
+            "/campaigns",
+            &json!({"numbers": numbers, "trunk": "self", "calls_per_second": cps,
+                    "breaker": null}),
+        );
+        assert_eq!(status, 201, "{info}");
+        info["campaign_id"].as_str().unwrap().to_owned()
+    };
+    // Started first, and left running: its second number is due 100 s after the first.
+    let running = campaign(&["+19995550000", "+19995550001"], 0.01);
+    let first = campaign(&["+19995551000"], 20.0);
+    let get = |id: &str| {
+        let (code, body) = http(&s, "GET", &format!("/campaigns/{id}"), Some("t0ken"));
+        (code, serde_json::from_str::<Value>(&body).unwrap())
+    };
+    let ended = |id: &str, seen: &mut Vec<Value>, state: &str| loop {
+        let e = next_campaign_event(&ev, id, seen);
+        if e["state"] == state {
+            break;
+        }
+    };
+    ended(&first, &mut seen, "finished");
+    assert_eq!(get(&first).1["state"], "finished");
+
+    let second = campaign(&["+19995552000"], 20.0);
+    ended(&second, &mut seen, "finished");
+    let (code, body) = get(&first);
+    assert_eq!(code, 404, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains(&first) && error.contains("forgotten"),
+        "{error}"
+    );
+    // Its pause: the same 404 as an unknown campaign's.
+    let (code, _) = post(&s, &format!("/campaigns/{first}/pause"), &json!({}));
+    assert_eq!(code, 404);
+    let (code, body) = get(&second);
+    assert_eq!((code, &body["state"]), (200, &json!("finished")), "{body}");
+    let (code, body) = get(&running);
+    assert_eq!((code, &body["state"]), (200, &json!("running")), "{body}");
+    assert_eq!(body["dialed"], 1, "{body}");
+    let (_, list) = http(&s, "GET", "/campaigns", Some("t0ken"));
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let mut ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["campaign_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![second.as_str(), running.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+
+    // The oldest-started campaign ends last: the second is forgotten, not it.
+    let (code, _) = post(&s, &format!("/campaigns/{running}/cancel"), &json!({}));
+    assert_eq!(code, 202);
+    ended(&running, &mut seen, "cancelled");
+    let (code, body) = get(&second);
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = get(&running);
+    assert_eq!((code, &body["state"]), (200, &json!("cancelled")), "{body}");
 }

@@ -283,7 +283,9 @@ impl Stack {
         sync(env, result)
     }
 
-    /// Every campaign started since the stack began, oldest first.
+    /// The campaigns kept: every running or paused one and the last
+    /// `[control] keep_ended_campaigns` ended ones (older ended ones are forgotten), oldest
+    /// first.
     #[napi(ts_return_type = "CampaignInfo[]")]
     pub fn campaigns(&self, env: &Env) -> Result<serde_json::Value> {
         sync(

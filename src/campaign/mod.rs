@@ -7,6 +7,7 @@
 
 mod numbers;
 mod pacer;
+pub(crate) mod registry;
 pub(crate) mod runner;
 
 pub use numbers::{

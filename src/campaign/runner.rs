@@ -98,7 +98,8 @@ fn default_breaker() -> Option<BreakerConfig> {
 ///
 /// ```
 /// let e = freya::campaign::CampaignError::NoSuchCampaign { campaign_id: "cmp-1".into() };
-/// assert_eq!(e.to_string(), "no campaign \"cmp-1\"");
+/// assert_eq!(e.to_string(), "no campaign \"cmp-1\": unknown, or ended and forgotten \
+///     (only the last [control] keep_ended_campaigns ended campaigns are kept)");
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
@@ -118,8 +119,12 @@ pub enum CampaignError {
     /// A pacing setting is wrong.
     #[error(transparent)]
     Pacing(#[from] PacingError),
-    /// No campaign by that id.
-    #[error("no campaign {campaign_id:?}")]
+    /// No campaign by that id: never started here, or ended and forgotten since (only the
+    /// last `[control] keep_ended_campaigns` ended campaigns are kept).
+    #[error(
+        "no campaign {campaign_id:?}: unknown, or ended and forgotten \
+         (only the last [control] keep_ended_campaigns ended campaigns are kept)"
+    )]
     NoSuchCampaign {
         /// The id asked for.
         campaign_id: String,
@@ -398,6 +403,9 @@ impl Runner {
         };
         lock(&self.info).state = state;
         self.publish();
+        // Before the event: whoever sees it finds the oldest-ended campaigns past the limit
+        // already forgotten (never this one: at least one ended campaign is kept).
+        self.inner.campaign_ended(&self.id);
         self.announce(
             if self.cancelled {
                 "cancelled"

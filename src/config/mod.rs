@@ -176,6 +176,7 @@ impl Default for RecordingConfig {
 /// ```
 /// let c = freya::config::ControlConfig::default();
 /// assert_eq!(c.listen.unwrap().port(), 8088);
+/// assert_eq!(c.keep_ended_campaigns, 100);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +196,20 @@ pub struct ControlConfig {
     /// signal cuts the wait short. See `Stack::drain`.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_s: u64,
+    /// How many ended campaigns (finished or cancelled) the stack keeps for
+    /// `GET /campaigns` and `GET /campaigns/{id}` (default 100, 1-100000): when one more
+    /// ends, the oldest-ended is forgotten (logged) and its id answers 404 like an unknown
+    /// one. Running and paused campaigns are always kept. A reload that lowers it forgets
+    /// the excess at once.
+    #[serde(default = "default_keep_ended_campaigns")]
+    pub keep_ended_campaigns: usize,
+}
+
+/// The most [`ControlConfig::keep_ended_campaigns`] may be.
+pub const MAX_KEEP_ENDED_CAMPAIGNS: usize = 100_000;
+
+fn default_keep_ended_campaigns() -> usize {
+    100
 }
 
 fn default_shutdown_grace() -> u64 {
@@ -212,6 +227,7 @@ impl Default for ControlConfig {
             token: None,
             token_env: None,
             shutdown_grace_s: default_shutdown_grace(),
+            keep_ended_campaigns: default_keep_ended_campaigns(),
         }
     }
 }
@@ -401,6 +417,16 @@ impl StackConfig {
                 }
             }
         }
+        let keep = self.control.keep_ended_campaigns;
+        if !(1..=MAX_KEEP_ENDED_CAMPAIGNS).contains(&keep) {
+            return Err(err(
+                "control.keep_ended_campaigns",
+                format!(
+                    "{keep}: must be 1-{MAX_KEEP_ENDED_CAMPAIGNS} (0 would forget a campaign's \
+                     results the moment it ends)"
+                ),
+            ));
+        }
         if self.control.listen.is_some()
             && self.control.token.is_none()
             && self.control.token_env.is_none()
@@ -465,6 +491,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("control.token"), "{e}");
+    }
+
+    #[test]
+    fn keep_ended_campaigns_defaults_to_100_and_a_bad_value_names_the_key() {
+        let c = StackConfig::from_toml(DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.control.keep_ended_campaigns, 100);
+        let c = StackConfig::from_toml("").unwrap();
+        assert_eq!(c.control.keep_ended_campaigns, 100);
+        let c = StackConfig::from_toml("[control]\nkeep_ended_campaigns = 1").unwrap();
+        assert_eq!(c.control.keep_ended_campaigns, 1);
+        let c = StackConfig::from_toml("[control]\nkeep_ended_campaigns = 100000").unwrap();
+        assert_eq!(c.control.keep_ended_campaigns, MAX_KEEP_ENDED_CAMPAIGNS);
+        for bad in ["0", "100001"] {
+            let e = StackConfig::from_toml(&format!("[control]\nkeep_ended_campaigns = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("control.keep_ended_campaigns") && e.contains(bad),
+                "{e}"
+            );
+        }
+        // Refused by the TOML reader: the error shows the line with the key.
+        for bad in ["-1", "\"ten\"", "1.5"] {
+            let e = StackConfig::from_toml(&format!("[control]\nkeep_ended_campaigns = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("keep_ended_campaigns"), "{e}");
+        }
     }
 
     #[test]

@@ -78,8 +78,9 @@ pub(crate) struct Inner {
     pub(crate) slot_freed: tokio::sync::Notify,
     /// Where server-mode agents dial in (`[agent_server]`).
     pub(crate) agent_server: Option<agent_link::AgentServer>,
-    /// Outbound campaigns, running and ended, by id.
-    campaigns: Mutex<HashMap<String, crate::campaign::runner::Entry>>,
+    /// Outbound campaigns by id: every running or paused one, and the last
+    /// `[control] keep_ended_campaigns` ended ones.
+    campaigns: Mutex<crate::campaign::registry::Registry>,
     /// The io_uring relay thread for B2BUA calls (`media.relay_io = "io_uring"`), started
     /// by the first such call; `None` inside when it could not start (logged then).
     #[cfg(target_os = "linux")]
@@ -191,6 +192,31 @@ impl Inner {
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
+
+    /// Called by campaign `campaign_id`'s task as it ends (finished or cancelled, its calls
+    /// over): it becomes the newest-ended campaign, and the oldest-ended ones past
+    /// `[control] keep_ended_campaigns` are forgotten.
+    pub(crate) fn campaign_ended(&self, campaign_id: &str) {
+        // The config is read before the registry is locked: `start_campaign` takes the
+        // registry's lock and then the config's, never the other way round.
+        let keep = self.config().control.keep_ended_campaigns;
+        let forgotten = lock(&self.campaigns).ended(campaign_id, keep);
+        log_forgotten(&forgotten, keep);
+    }
+
+    /// Forgets the oldest-ended campaigns past the limit in force (after a reload).
+    fn forget_ended_campaigns(&self) {
+        let keep = self.config().control.keep_ended_campaigns;
+        let forgotten = lock(&self.campaigns).forget_past(keep);
+        log_forgotten(&forgotten, keep);
+    }
+}
+
+fn log_forgotten(forgotten: &[String], keep: usize) {
+    for id in forgotten {
+        tracing::info!(campaign = %id, keep_ended_campaigns = keep,
+            "campaign: forgotten (ended; only the last keep_ended_campaigns ended campaigns are kept)");
+    }
 }
 
 fn no_campaign(campaign_id: &str) -> StackError {
@@ -262,7 +288,7 @@ impl Stack {
             events,
             slot_freed: tokio::sync::Notify::new(),
             agent_server,
-            campaigns: Mutex::new(HashMap::new()),
+            campaigns: Mutex::new(crate::campaign::registry::Registry::default()),
             #[cfg(target_os = "linux")]
             ring: std::sync::OnceLock::new(),
         });
@@ -331,6 +357,7 @@ impl Stack {
             }
         }
         *lock(&self.inner.config) = Arc::new(config);
+        self.inner.forget_ended_campaigns();
         tracing::info!("stack: configuration reloaded; live calls untouched");
         Ok(())
     }
@@ -358,13 +385,17 @@ impl Stack {
         if self.inner.is_draining() {
             return Err(StackError::Draining);
         }
+        // Registered under the lock its task takes to report its end, so a campaign that
+        // ends at once is still in the registry when it does (and is counted as ended).
+        let mut campaigns = lock(&self.inner.campaigns);
         let (id, entry) = crate::campaign::runner::start(&self.inner, req)?;
         let info = entry.info();
-        lock(&self.inner.campaigns).insert(id, entry);
+        campaigns.insert(id, entry);
         Ok(info)
     }
 
-    /// Every campaign started since the stack began, oldest id first.
+    /// The campaigns kept, by id: every running or paused one and the last
+    /// `[control] keep_ended_campaigns` ended ones (older ended ones are forgotten).
     pub fn campaigns(&self) -> Vec<CampaignInfo> {
         let mut v: Vec<_> = lock(&self.inner.campaigns)
             .values()
@@ -377,7 +408,10 @@ impl Stack {
     /// One campaign.
     ///
     /// # Errors
-    /// [`CampaignError::NoSuchCampaign`].
+    /// [`CampaignError::NoSuchCampaign`] for an id never started here, or one ended and
+    /// forgotten since (see [`ControlConfig::keep_ended_campaigns`]).
+    ///
+    /// [`ControlConfig::keep_ended_campaigns`]: crate::config::ControlConfig::keep_ended_campaigns
     pub fn campaign(&self, campaign_id: &str) -> Result<CampaignInfo, StackError> {
         lock(&self.inner.campaigns)
             .get(campaign_id)
