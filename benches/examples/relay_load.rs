@@ -6,6 +6,11 @@
 //!   served by one OS thread, in this process;
 //! - `rtpengine`: a running Debian `rtpengine` (userspace, `--table=-1`) driven over its ng
 //!   control protocol (offer/answer per call, delete at the end);
+//! - `bare`: the least a userspace relay can do, as a floor for the others: one thread,
+//!   `epoll_wait` over one socket per stream, each datagram read (`recvfrom`) and sent on
+//!   (`sendto`) from a second socket per stream to the stream's far end. No RTP parsing,
+//!   latching, statistics or timers: whatever CPU it takes per packet is the kernel's UDP
+//!   path plus one syscall each way, which every relay on these sockets pays;
 //! - `direct`: no relay (the generator's own cost and loopback latency, the baseline).
 //!
 //! Each packet carries its send time (ns since the run's start) in its first 8 payload bytes,
@@ -102,8 +107,9 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {flag}")),
         }
     }
-    if !["freya", "ring", "rtpengine", "direct"].contains(&a.target.as_str()) || a.pps == 0 {
-        return Err("--target freya|ring|rtpengine|direct, --pps > 0".into());
+    if !["freya", "ring", "bare", "rtpengine", "direct"].contains(&a.target.as_str()) || a.pps == 0
+    {
+        return Err("--target freya|ring|bare|rtpengine|direct, --pps > 0".into());
     }
     if !["sleep", "poll"].contains(&a.receiver.as_str()) {
         return Err(format!("--receiver sleep|poll, not {}", a.receiver));
@@ -477,6 +483,83 @@ impl RingRelay {
     }
 }
 
+// ---- `bare`: the floor (epoll + recvfrom + sendto per datagram, nothing else) ----
+
+#[cfg(target_os = "linux")]
+struct BareRelay {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+    task: String,
+}
+
+#[cfg(target_os = "linux")]
+fn start_bare(args: &Args, to: &[SocketAddr]) -> Result<(BareRelay, Vec<SocketAddr>), String> {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let bind = || -> Result<StdUdpSocket, String> {
+        let s = StdUdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Ok(s)
+    };
+    let mut legs = Vec::new();
+    for i in 0..args.streams {
+        legs.push((bind()?, bind()?, to[i % SOCKETS]));
+    }
+    let targets = legs
+        .iter()
+        .map(|(a, _, _)| a.local_addr().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // SAFETY: epoll_create1 returns a new descriptor or -1 (checked).
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(format!(
+            "epoll_create1: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for (i, (a, _, _)) in legs.iter().enumerate() {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: i as u64,
+        };
+        // SAFETY: `ep` and the socket are open descriptors; `ev` lives across the call.
+        if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, a.as_raw_fd(), &mut ev) } != 0 {
+            return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
+        }
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stop_thread = stop.clone();
+    let relay_cpu = args.relay_cpu;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = ready_tx.send(pin_to(relay_cpu).and_then(|()| {
+            std::fs::read_link("/proc/thread-self")
+                .map(|p| format!("/proc/{}", p.display()))
+                .map_err(|e| e.to_string())
+        }));
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut buf = [0u8; 2048];
+        let mut forwarded = 0u64;
+        while !stop_thread.load(Ordering::Relaxed) {
+            // SAFETY: `events` has room for 256 entries.
+            let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 256, 100) };
+            for ev in events.iter().take(n.max(0) as usize) {
+                let (a, b, dest) = &legs[ev.u64 as usize];
+                while let Ok((len, _)) = a.recv_from(&mut buf) {
+                    if b.send_to(&buf[..len], dest).is_ok() {
+                        forwarded += 1;
+                    }
+                }
+            }
+        }
+        // SAFETY: closing the descriptor this thread created and alone uses.
+        unsafe { libc::close(ep) };
+        forwarded
+    });
+    let task = ready_rx.recv().map_err(|e| e.to_string())??;
+    Ok((BareRelay { stop, thread, task }, targets))
+}
+
 // ---- the generator: one current-thread runtime on its own thread ----
 
 struct Measured {
@@ -673,6 +756,8 @@ fn main() -> Result<(), String> {
     let mut freya = None;
     #[cfg(target_os = "linux")]
     let mut ring_relay = None;
+    #[cfg(target_os = "linux")]
+    let mut bare = None;
     let (targets, relay_tasks) = match args.target.as_str() {
         "freya" => {
             let (relay, targets) = start_freya(&args, &from, &to)?;
@@ -685,6 +770,13 @@ fn main() -> Result<(), String> {
             let (relay, targets) = start_ring(&args, &from, &to)?;
             let tasks = vec![relay.task.clone()];
             ring_relay = Some(relay);
+            (targets, tasks)
+        }
+        #[cfg(target_os = "linux")]
+        "bare" => {
+            let (relay, targets) = start_bare(&args, &to)?;
+            let tasks = vec![relay.task.clone()];
+            bare = Some(relay);
             (targets, tasks)
         }
         "rtpengine" => {
@@ -738,6 +830,12 @@ fn main() -> Result<(), String> {
     #[cfg(target_os = "linux")]
     if let Some(relay) = ring_relay {
         relay.finish();
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(relay) = bare {
+        relay.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let forwarded = relay.thread.join().unwrap_or(0);
+        println!("bare relay closed: {forwarded} datagrams forwarded");
     }
     if args.target == "rtpengine" {
         rtpengine_delete(&args);

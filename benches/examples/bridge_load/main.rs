@@ -49,6 +49,18 @@
 //! bridge's own cost. `feed_cpu_pct` and `sink_feed_cpu_pct` are each process's CPU over
 //! the feed alone (`/proc/<pid>/stat` read at its start and end), in % of one core.
 //!
+//! `--rtp-in`: the caller's audio arrives as RTP over UDP through a relay endpoint per leg,
+//! decoded in the relay's task and handed to the leg, and the caller-bound frames go back as
+//! RTP, as in the stack (`rtp_in.rs`); the stamp is then taken right before the feeder's
+//! `sendto`, so the latency is RTP in → WebSocket out. Without it the feeder calls
+//! `send_audio` directly (the bridge alone).
+//!
+//! `--tick-us US` (dividing 20,000): the feeder runs on a thread of its own and wakes every
+//! `US` µs (absolute `clock_nanosleep`), sending the frames of the legs due in that slot, so
+//! the frames are spread over each 20 ms as independent callers' packets are, not sent 50 at
+//! a time on 1 ms ticks (the default, a tokio interval, kept for comparison with earlier
+//! runs).
+//!
 //! `bridge_load encode [FRAMES]` times the sans-IO part alone, with no sockets and no
 //! threads: one Twilio session's `send_audio` (160 samples) + `poll_transmit`, against the
 //! same message built the way the bridge used to (μ-law into a `Vec`, a `serde_json` tree,
@@ -57,6 +69,7 @@
 //! ```text
 //! cargo build --release -p freya-benches --example bridge_load
 //! target/release/examples/bridge_load 1000 20
+//! target/release/examples/bridge_load 1000 20 --rtp-in       # RTP in, through the relay
 //! target/release/examples/bridge_load 1000 20 --drain-tasks --tokio-sink   # as before
 //! target/release/examples/bridge_load encode 200000
 //! ```
@@ -102,6 +115,15 @@ fn status_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The stamp as μ-law codes (`--rtp-in`: the feeder sends G.711, not samples).
+fn stamp_codes(codes: &mut [u8; FRAME], leg: u32, seq: u32, t: u64) {
+    let mut frame = [0i16; FRAME];
+    stamp(&mut frame, leg, seq, t);
+    for (c, s) in codes.iter_mut().zip(&frame[..STAMP_NIBBLES]) {
+        *c = ulaw_encode(*s);
+    }
+}
+
 fn stamp(frame: &mut [i16; FRAME], leg: u32, seq: u32, t: u64) {
     let mut bytes = [0u8; 16];
     bytes[..4].copy_from_slice(&leg.to_be_bytes());
@@ -138,6 +160,8 @@ struct Args {
     pos: Vec<String>,
     drain_tasks: bool,
     tokio_sink: bool,
+    rtp_in: bool,
+    tick_us: Option<u64>,
 }
 
 impl Args {
@@ -146,16 +170,37 @@ impl Args {
             pos: Vec::new(),
             drain_tasks: false,
             tokio_sink: false,
+            rtp_in: false,
+            tick_us: None,
         };
-        for arg in std::env::args().skip(1) {
+        let mut argv = std::env::args().skip(1);
+        while let Some(arg) = argv.next() {
             match arg.as_str() {
+                "--tick-us" => {
+                    let v = argv.next().ok_or("--tick-us US")?;
+                    let us: u64 = v
+                        .parse()
+                        .map_err(|_| format!("--tick-us: not a number: {v}"))?;
+                    if us < 20 || 20_000 % us != 0 {
+                        return Err(format!("--tick-us {us}: from 20 up, dividing 20000"));
+                    }
+                    a.tick_us = Some(us);
+                }
                 "--drain-tasks" => a.drain_tasks = true,
                 "--tokio-sink" => a.tokio_sink = true,
+                "--rtp-in" => a.rtp_in = true,
                 f if f.starts_with("--") => {
-                    return Err(format!("unknown flag {f} (--drain-tasks, --tokio-sink)"))
+                    return Err(format!(
+                        "unknown flag {f} (--drain-tasks, --tokio-sink, --rtp-in, --tick-us US)"
+                    ))
                 }
                 _ => a.pos.push(arg),
             }
+        }
+        if a.rtp_in && a.drain_tasks {
+            return Err(
+                "--rtp-in sends the caller-bound frames as RTP: not with --drain-tasks".into(),
+            );
         }
         Ok(a)
     }
@@ -194,7 +239,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(load(n, secs, args.drain_tasks, args.tokio_sink))
+    rt.block_on(load(
+        n,
+        secs,
+        args.drain_tasks,
+        args.tokio_sink,
+        args.rtp_in,
+        args.tick_us,
+    ))
 }
 
 /// ns per message of decoding a 20 ms Twilio `media` message, both directions, with the
@@ -495,12 +547,112 @@ async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::E
 }
 
 mod epoll_sink;
+mod rtp_in;
+
+/// The feeder: each leg's next stamped 20 ms frame, by `send_audio` or as RTP.
+struct Feed {
+    n: u32,
+    seq: Vec<u32>,
+    senders: Arc<Vec<LegSender>>,
+    feeder: Option<Arc<rtp_in::Feeder>>,
+    targets: Arc<Vec<SocketAddr>>,
+    frame: [i16; FRAME],
+    codes: [u8; FRAME],
+    wire: bytes::BytesMut,
+    send_errors: u64,
+}
+
+impl Feed {
+    fn new(
+        n: u32,
+        senders: Arc<Vec<LegSender>>,
+        feeder: Option<Arc<rtp_in::Feeder>>,
+        targets: Arc<Vec<SocketAddr>>,
+    ) -> Feed {
+        Feed {
+            n,
+            seq: vec![0; n as usize],
+            senders,
+            feeder,
+            targets,
+            frame: [0; FRAME],
+            codes: [0xFF; FRAME],
+            wire: bytes::BytesMut::with_capacity(12 + FRAME),
+            send_errors: 0,
+        }
+    }
+
+    /// Slot `k` of `slots` per 20 ms: the legs with `i % slots == k % slots` get their next
+    /// frame, stamped right before it is handed over.
+    fn slot(&mut self, k: u64, slots: u64) {
+        let mut i = (k % slots) as u32;
+        while i < self.n {
+            let s = &mut self.seq[i as usize];
+            if let Some(feeder) = &self.feeder {
+                stamp_codes(&mut self.codes, i, *s, now_ns());
+                rtp_in::packet(i, *s, &self.codes, &mut self.wire);
+                if !feeder.send(i as usize, &self.wire, self.targets[i as usize]) {
+                    self.send_errors += 1;
+                }
+            } else {
+                stamp(&mut self.frame, i, *s, now_ns());
+                if self.senders[i as usize].send_audio(&self.frame).is_err() {
+                    self.send_errors += 1;
+                }
+            }
+            *s += 1;
+            i += slots as u32;
+        }
+    }
+
+    /// `--tick-us US`: on a thread of its own, a slot every `us` µs (absolute
+    /// `clock_nanosleep` deadlines, so lateness does not accumulate), `20 ms / us` slots:
+    /// the legs' frames spread over the 20 ms as independent callers' packets would be,
+    /// instead of 1 ms bursts. Late ticks: woken more than two ticks after their time.
+    fn spread(mut self, us: u64, secs: u64) -> (Feed, u64) {
+        let slots = 20_000 / us;
+        let mut late = 0u64;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec we pass.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let start_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        for k in 0..secs * 1_000_000 / us {
+            let due = start_ns + (k + 1) * us * 1000;
+            let at = libc::timespec {
+                tv_sec: (due / 1_000_000_000) as libc::time_t,
+                tv_nsec: (due % 1_000_000_000) as libc::c_long,
+            };
+            // SAFETY: `at` is a valid absolute time on CLOCK_MONOTONIC; no remainder wanted.
+            unsafe {
+                libc::clock_nanosleep(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TIMER_ABSTIME,
+                    &at,
+                    std::ptr::null_mut(),
+                )
+            };
+            // SAFETY: as above.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+            let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            if now > due + 2 * us * 1000 {
+                late += 1;
+            }
+            self.slot(k, slots);
+        }
+        (self, late)
+    }
+}
 
 async fn load(
     n: u32,
     secs: u64,
     drain_tasks: bool,
     tokio_sink: bool,
+    rtp_in: bool,
+    tick_us: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(ulaw_encode(ulaw_decode(0x2A)), 0x2A);
     let exe = std::env::current_exe()?;
@@ -531,7 +683,15 @@ async fn load(
         },
         if tokio_sink { "tokio" } else { "epoll" },
     );
-    eprintln!("bridge_load: N={n} feed={secs}s caller frames by {take}, {sink_kind} sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
+    let input = if rtp_in { "rtp" } else { "send_audio" };
+    eprintln!("bridge_load: N={n} feed={secs}s caller audio by {input}, caller frames by {take}, {sink_kind} sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
+    let feeder = if rtp_in {
+        Some(rtp_in::Feeder::start()?)
+    } else {
+        None
+    };
+    let port_pool = if rtp_in { Some(rtp_in::pool(n)?) } else { None };
+    let mut rtp_legs: Vec<rtp_in::RtpLeg> = Vec::new();
 
     let client = ClientConfig::new(url);
     let mut senders: Vec<LegSender> = Vec::with_capacity(n as usize);
@@ -553,9 +713,20 @@ async fn load(
                 connect(&client, BridgeConfig::twilio(), meta).await
             }));
         }
-        for p in pending {
+        for (&i, p) in chunk.iter().zip(pending) {
             let leg = p.await??;
             let (tx, mut rx) = leg.split();
+            if let (Some(feeder), Some(pool)) = (&feeder, &port_pool) {
+                let c = Arc::new(AtomicU64::new(0));
+                counts.push(c.clone());
+                let sender = tx.clone();
+                rtp_legs.push(rtp_in::attach(
+                    i as usize, pool, feeder, sender, &mut rx, c,
+                )?);
+                senders.push(tx);
+                receivers.push(rx);
+                continue;
+            }
             senders.push(tx);
             // The call side must take the caller-bound frames (silence, 50/s) as a real
             // RTP sender would.
@@ -586,44 +757,42 @@ async fn load(
     eprintln!("bridge_load: {n} legs connected in {connect_s:.2} s; RSS {rss1} kB");
 
     // Feed: tick every 1 ms; on tick k, legs with i % 20 == k % 20 get their next frame.
-    let mut seq = vec![0u32; n as usize];
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    let ticks = secs * 1000;
-    let mut frame = [0i16; FRAME];
-    let mut send_errors = 0u64;
-    let mut late_ticks = 0u64;
+    let senders = Arc::new(senders);
+    let feeder = feeder.map(Arc::new);
+    let targets: Arc<Vec<SocketAddr>> = Arc::new(rtp_legs.iter().map(|l| l.target).collect());
+    let mut feed = Feed::new(n, senders.clone(), feeder.clone(), targets);
     let (cpu_feed0, sink_cpu_feed0) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
     let start = tokio::time::Instant::now();
-    for k in 0..ticks {
-        let at = tick.tick().await;
-        if at.elapsed() > Duration::from_millis(2) {
-            late_ticks += 1;
-        }
-        let slot = (k % 20) as u32;
-        let mut i = slot;
-        while i < n {
-            let s = &mut seq[i as usize];
-            stamp(&mut frame, i, *s, now_ns());
-            if senders[i as usize].send_audio(&frame).is_err() {
-                send_errors += 1;
+    let (feed, late_ticks) = match tick_us {
+        None => {
+            // Tick every 1 ms; on tick k, legs with i % 20 == k % 20 get their next frame.
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            let mut late_ticks = 0u64;
+            for k in 0..secs * 1000 {
+                let at = tick.tick().await;
+                if at.elapsed() > Duration::from_millis(2) {
+                    late_ticks += 1;
+                }
+                feed.slot(k, 20);
             }
-            *s += 1;
-            i += 20;
+            (feed, late_ticks)
         }
-    }
+        Some(us) => tokio::task::spawn_blocking(move || feed.spread(us, secs)).await?,
+    };
+    let (seq, send_errors) = (feed.seq, feed.send_errors);
     let feed_s = start.elapsed().as_secs_f64();
     let (cpu_s, sink_cpu_feed1) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
     let rss2 = rss_kb();
     let load1 = std::fs::read_to_string("/proc/loadavg")?;
     let (mut sent, mut in_drop, mut out_drop, mut gap) = (0u64, 0u64, 0u64, 0u64);
-    for s in &senders {
+    for s in senders.iter() {
         let st = s.stats();
         sent += st.caller_frames_sent;
         in_drop += st.input_dropped_frames;
         out_drop += st.output_dropped_frames;
         gap += st.caller_gap_frames;
     }
-    for s in &senders {
+    for s in senders.iter() {
         let _ = s.hangup();
     }
     // Every leg ends with its Closed event (the close handshake is bounded by 1 s); the
@@ -645,6 +814,22 @@ async fn load(
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
         .sum::<u64>();
+    let (mut relay_in, mut relay_dropped, mut relay_io_errors) = (0u64, 0u64, 0u64);
+    for leg in rtp_legs {
+        if let Ok(Ok(st)) = tokio::time::timeout_at(deadline, leg.relay.close()).await {
+            relay_in += st.legs[0].counters.packets_in;
+            relay_dropped += st
+                .legs
+                .iter()
+                .map(|l| l.counters.dropped.total())
+                .sum::<u64>();
+            relay_io_errors += st.io.recv_errors + st.io.send_errors + st.io.endpoint_overflow;
+        }
+    }
+    let rtp_returned: u64 = feeder
+        .as_ref()
+        .map(|f| f.returned.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+        .unwrap_or(0);
     let summary = tokio::time::timeout(Duration::from_secs(30), out.next_line())
         .await
         .ok()
@@ -661,7 +846,9 @@ async fn load(
     println!(
         "{}",
         serde_json::json!({
-            "legs": n, "caller_frames_by": take, "sink_kind": sink_kind,
+            "legs": n, "caller_audio_by": input, "feed_tick_us": tick_us.unwrap_or(1000), "caller_frames_by": take, "sink_kind": sink_kind,
+            "relay_packets_in": relay_in, "relay_dropped": relay_dropped,
+            "relay_io_errors": relay_io_errors, "rtp_returned_to_feeder": rtp_returned,
             "feed_s": (feed_s * 100.0).round() / 100.0, "connect_s": (connect_s * 100.0).round() / 100.0,
             "frames_fed": seq.iter().map(|&s| s as u64).sum::<u64>(), "send_errors": send_errors,
             "late_feed_ticks": late_ticks,

@@ -1,0 +1,152 @@
+//! `--rtp-in`: the caller's audio reaches each leg as RTP over UDP, through freya-media's
+//! relay, as in the stack (`src/stack/media_sinks.rs`), instead of the feeder calling
+//! `LegSender::send_audio` itself.
+//!
+//! Per leg: a relay endpoint ([`spawn_endpoint`]: one RTP/RTCP socket pair from a port pool,
+//! leg A signaled at one of the feeder's sockets, so it latches at once) whose [`RtpSink`]
+//! decodes each PCMU packet and hands the samples to the bridge leg in the relay's task
+//! (`CallerAudio`); the bridge's caller-bound frames go to a [`FrameSink`] that encodes
+//! them as the next packet of an RTP stream and queues it on the endpoint, which sends it
+//! back to the feeder's socket (`AgentAudio`). The feeder sends each 20 ms packet with
+//! `sendto` from one of [`SOCKETS`] sockets, stamping its payload right before; a task per
+//! feeder socket reads and counts the caller-bound packets. So the measured path is
+//! `sendto` → loopback → the relay's receive and checks → G.711 decode → the leg's task →
+//! JSON + base64 → WebSocket write → TCP loopback → the agent's read: RTP in, WebSocket out.
+
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use freya_media::bridge::{CallerFrame, LegReceiver, LegSender};
+use freya_media::codec::G711Law;
+use freya_media::relay::{
+    spawn_endpoint, LegSetup, MediaEndpoint, PortPool, RelayHandle, RemoteMedia, SharedPortPool,
+    ShellConfig,
+};
+use freya_media::rtp::{RtpHeader, RtpPacket};
+
+/// Feeder sockets the legs are spread over (each leg signals one as its peer).
+pub const SOCKETS: usize = 8;
+const PCMU: u8 = 0;
+
+/// The feeder's side: its sockets and the tasks counting what comes back.
+pub struct Feeder {
+    sockets: Vec<StdUdpSocket>,
+    /// Caller-bound RTP packets received back, per feeder socket.
+    pub returned: Vec<Arc<AtomicU64>>,
+}
+
+impl Feeder {
+    /// Binds the sockets on loopback and starts a task per socket reading what the legs
+    /// send back (the caller-bound frames as RTP), counted and discarded.
+    pub fn start() -> std::io::Result<Feeder> {
+        let mut sockets = Vec::new();
+        let mut returned = Vec::new();
+        for _ in 0..SOCKETS {
+            let s = StdUdpSocket::bind("127.0.0.1:0")?;
+            s.set_nonblocking(true)?;
+            let reader = tokio::net::UdpSocket::from_std(s.try_clone()?)?;
+            let count = Arc::new(AtomicU64::new(0));
+            let c = count.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                while reader.recv_from(&mut buf).await.is_ok() {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            sockets.push(s);
+            returned.push(count);
+        }
+        Ok(Feeder { sockets, returned })
+    }
+
+    /// The address leg `i` signals as its peer (and receives from).
+    pub fn addr(&self, i: usize) -> std::io::Result<SocketAddr> {
+        self.sockets[i % SOCKETS].local_addr()
+    }
+
+    /// Sends leg `i`'s packet to its relay address; false when `sendto` failed.
+    pub fn send(&self, i: usize, packet: &[u8], to: SocketAddr) -> bool {
+        self.sockets[i % SOCKETS].send_to(packet, to).is_ok()
+    }
+}
+
+/// One leg's RTP side: the relay endpoint the feeder sends to.
+pub struct RtpLeg {
+    pub relay: RelayHandle,
+    /// Kept for the leg's life: dropping it would end the relay's in-process side.
+    pub _endpoint: MediaEndpoint,
+    /// The relay's RTP address for the feeder.
+    pub target: SocketAddr,
+}
+
+/// A port pool with a pair per leg.
+pub fn pool(legs: u32) -> Result<SharedPortPool, Box<dyn std::error::Error>> {
+    let first = 20_000u16;
+    let last = first + u16::try_from(legs * 2 + 10)?;
+    Ok(SharedPortPool::new(PortPool::new(first..=last)?))
+}
+
+/// Puts a relay endpoint in front of leg `i` (see the module docs).
+pub fn attach(
+    i: usize,
+    pool: &SharedPortPool,
+    feeder: &Feeder,
+    sender: LegSender,
+    receiver: &mut LegReceiver,
+    caller_frames: Arc<AtomicU64>,
+) -> Result<RtpLeg, Box<dyn std::error::Error>> {
+    let config = ShellConfig {
+        bind_ip: [127, 0, 0, 1].into(),
+        ..ShellConfig::default()
+    };
+    let (relay, mut endpoint, _events) = spawn_endpoint(
+        pool,
+        config,
+        LegSetup::new(RemoteMedia::new(feeder.addr(i)?)),
+    )?;
+    let target = relay
+        .local(freya_media::relay::LegId::A)
+        .ok_or("the endpoint has no socket")?
+        .rtp;
+    // Caller → agent, in the relay's task.
+    let mut pcm: Vec<i16> = Vec::with_capacity(160);
+    endpoint.set_rtp_sink(Box::new(move |p: &RtpPacket| {
+        if p.payload_type() != PCMU {
+            return false;
+        }
+        pcm.clear();
+        G711Law::Ulaw.decode_into(p.payload(), &mut pcm);
+        let _ = sender.send_audio(&pcm); // refusals are the bridge's counters
+        true
+    }));
+    // Agent → caller, in the leg's task.
+    let to_caller = endpoint.sender();
+    let (mut seq, ssrc) = (0u16, 0x5EED_0000 | i as u32);
+    let mut codes = Vec::with_capacity(160);
+    receiver.set_frame_sink(Box::new(move |f: &CallerFrame| {
+        caller_frames.fetch_add(1, Ordering::Relaxed);
+        codes.clear();
+        G711Law::Ulaw.encode_into(&f.samples, &mut codes);
+        let mut wire = BytesMut::with_capacity(12 + codes.len());
+        if RtpHeader::new(PCMU, seq, u32::from(seq).wrapping_mul(160), ssrc)
+            .write(&codes, &mut wire)
+            .is_ok()
+        {
+            let _ = to_caller.try_send(wire.freeze());
+        }
+        seq = seq.wrapping_add(1);
+    }));
+    Ok(RtpLeg {
+        relay,
+        _endpoint: endpoint,
+        target,
+    })
+}
+
+/// Leg `leg`'s packet `seq` with `codes` (160 μ-law codes) as payload.
+pub fn packet(leg: u32, seq: u32, codes: &[u8], wire: &mut BytesMut) {
+    wire.clear();
+    let _ = RtpHeader::new(PCMU, seq as u16, seq.wrapping_mul(160), leg).write(codes, wire);
+}
