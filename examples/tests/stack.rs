@@ -16,7 +16,27 @@ use common::{
 
 #[test]
 fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
-    let s = start(&config(2, "{ status = 503 }", ""));
+    echo_agent_call("tokio");
+}
+
+/// `media.relay_io = "io_uring"` is for B2BUA calls: an agent call stays on tokio tasks
+/// (its audio crosses to the bridge's tasks, which the ring's thread would make a
+/// cross-thread wake each way), so no ring thread starts, and the call is the same.
+#[test]
+fn an_agent_call_stays_on_tokio_tasks_with_relay_io_io_uring() {
+    echo_agent_call("io_uring");
+}
+
+fn echo_agent_call(relay_io: &str) {
+    let text = config(2, "{ status = 503 }", "").replace(
+        "[media]\n",
+        &format!("[media]\nrelay_io = \"{relay_io}\"\n"),
+    );
+    assert!(
+        text.contains("relay_io"),
+        "no [media] table to set relay_io in"
+    );
+    let s = start(&text);
     // The API wants its token.
     assert_eq!(http(&s, "GET", "/calls", None).0, 401);
     assert_eq!(http(&s, "GET", "/calls", Some("wrong")).0, 401);
@@ -41,6 +61,12 @@ fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
     let (hz, n) = tone_hz(&wav);
     assert!(n > 8000, "heard {n} samples");
     assert!((hz - 1000.0).abs() < 5.0, "the echo came back at {hz} Hz");
+    // Whatever `relay_io` says, an agent call starts no ring thread (B2BUA calls do).
+    let threads = threads(&s);
+    assert!(
+        !threads.iter().any(|t| t == "freya-rtp-ring"),
+        "relay_io = {relay_io}: {threads:?}"
+    );
 
     let mut got = Vec::new();
     while let Ok(v) = ev.recv_timeout(Duration::from_secs(5)) {
@@ -127,6 +153,15 @@ fn echo_agent_returns_the_callers_tone_and_events_tell_the_story() {
         m.get("callee").is_none(),
         "an inbound agent call has no callee leg: {m}"
     );
+}
+
+/// The names of the server's threads (`/proc/<pid>/task/*/comm`).
+fn threads(s: &Server) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{}/task", s.child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .collect()
 }
 
 /// `sip-ua`'s own packet counts (its `media` line): RTP sent, RTP received.
@@ -556,11 +591,7 @@ fn b2bua_bridges_two_sip_legs(relay_io: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     // The relay that carried it: the io_uring thread exists only when asked for.
-    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", s.child.id()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|c| c.trim().to_owned())
-        .collect();
+    let threads = threads(&s);
     assert_eq!(
         threads.iter().any(|t| t == "freya-rtp-ring"),
         relay_io == "io_uring",

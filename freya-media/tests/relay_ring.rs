@@ -1,7 +1,8 @@
 //! The relay tests of `relay_shell.rs` again, with every B2BUA relay served by the io_uring
 //! relay thread ([`RingRelays`]) instead of a tokio task per call: the same tone both ways,
 //! the same bleed attempt dropped, latching, hold, the no-RTP timeout, ports released only
-//! once closed, taps. (The endpoint tests in the shared body run on the tokio shell again.)
+//! once closed, taps. The endpoint tests too (an agent's call): its in-process side, the
+//! RTP sink included, runs on the ring's thread.
 
 #[cfg(target_os = "linux")]
 /// Named `relay_ring` so that `cargo test -p freya-media relay` selects these tests.
@@ -26,6 +27,21 @@ mod relay_ring {
         freya_media::relay::ShellError,
     > {
         ring().spawn_relay(pool, config, a, b)
+    }
+
+    pub fn spawn_endpoint(
+        pool: &freya_media::relay::SharedPortPool,
+        config: freya_media::relay::ShellConfig,
+        a: freya_media::relay::LegSetup,
+    ) -> Result<
+        (
+            freya_media::relay::RelayHandle,
+            freya_media::relay::MediaEndpoint,
+            freya_media::relay::RelayEvents,
+        ),
+        freya_media::relay::ShellError,
+    > {
+        ring().spawn_endpoint(pool, config, a)
     }
 
     include!("relay_cases/body.rs");

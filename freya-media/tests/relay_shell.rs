@@ -4,7 +4,7 @@
 
 /// Named `relay` so that `cargo test -p freya-media relay` selects these tests.
 mod relay {
-    pub use freya_media::relay::spawn_relay;
+    pub use freya_media::relay::{spawn_endpoint, spawn_relay};
 
     include!("relay_cases/body.rs");
 }

@@ -52,9 +52,12 @@ pub struct MediaConfig {
     pub rtp_timeout_s: u64,
     /// How B2BUA calls' RTP is relayed: `tokio` (default: a task per call on the stack's
     /// runtime) or `io_uring` (Linux: one thread and one io_uring serve every B2BUA call,
-    /// about 15 % less CPU per packet; see freya-media's `RingRelays`). Calls to agents
-    /// always use `tokio`. When io_uring cannot start (an old kernel, seccomp), calls fall
-    /// back to `tokio` and the reason is logged.
+    /// with 20–30 % less CPU per packet in `relay_load`; see freya-media's `RingRelays`).
+    /// Read when a call starts: a reload changes new calls only. Calls to agents always use
+    /// `tokio`: their audio crosses to the bridge's tasks, and on the ring's thread each
+    /// packet became a cross-thread wake each way (`bridge_load --rtp-in --ring`: no less
+    /// CPU per frame and a longer tail; BENCHMARKS.md). When io_uring cannot start (a kernel
+    /// before 6.1, seccomp), calls fall back to `tokio` and the reason is logged.
     #[serde(default)]
     pub relay_io: RelayIo,
 }

@@ -55,6 +55,9 @@
 //! `sendto`, so the latency is RTP in → WebSocket out. Without it the feeder calls
 //! `send_audio` directly (the bridge alone).
 //!
+//! `--ring` (with `--rtp-in`): the relay endpoints run on freya-media's io_uring relay
+//! thread (`RingRelays`), as in the stack with `[media] relay_io = "io_uring"`.
+//!
 //! `--tick-us US` (dividing 20,000): the feeder runs on a thread of its own and wakes every
 //! `US` µs (absolute `clock_nanosleep`), sending the frames of the legs due in that slot, so
 //! the frames are spread over each 20 ms as independent callers' packets are, not sent 50 at
@@ -161,6 +164,7 @@ struct Args {
     drain_tasks: bool,
     tokio_sink: bool,
     rtp_in: bool,
+    ring: bool,
     tick_us: Option<u64>,
 }
 
@@ -171,6 +175,7 @@ impl Args {
             drain_tasks: false,
             tokio_sink: false,
             rtp_in: false,
+            ring: false,
             tick_us: None,
         };
         let mut argv = std::env::args().skip(1);
@@ -189,13 +194,17 @@ impl Args {
                 "--drain-tasks" => a.drain_tasks = true,
                 "--tokio-sink" => a.tokio_sink = true,
                 "--rtp-in" => a.rtp_in = true,
+                "--ring" => a.ring = true,
                 f if f.starts_with("--") => {
                     return Err(format!(
-                        "unknown flag {f} (--drain-tasks, --tokio-sink, --rtp-in, --tick-us US)"
+                        "unknown flag {f} (--drain-tasks, --tokio-sink, --rtp-in, --ring, --tick-us US)"
                     ))
                 }
                 _ => a.pos.push(arg),
             }
+        }
+        if a.ring && !a.rtp_in {
+            return Err("--ring is a way to relay --rtp-in: give both".into());
         }
         if a.rtp_in && a.drain_tasks {
             return Err(
@@ -245,6 +254,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.drain_tasks,
         args.tokio_sink,
         args.rtp_in,
+        args.ring,
         args.tick_us,
     ))
 }
@@ -652,6 +662,7 @@ async fn load(
     drain_tasks: bool,
     tokio_sink: bool,
     rtp_in: bool,
+    ring: bool,
     tick_us: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(ulaw_encode(ulaw_decode(0x2A)), 0x2A);
@@ -683,7 +694,16 @@ async fn load(
         },
         if tokio_sink { "tokio" } else { "epoll" },
     );
-    let input = if rtp_in { "rtp" } else { "send_audio" };
+    let input = match (rtp_in, ring) {
+        (true, true) => "rtp_ring",
+        (true, false) => "rtp",
+        _ => "send_audio",
+    };
+    let ring_relays = if ring {
+        Some(freya_media::relay::RingRelays::start()?)
+    } else {
+        None
+    };
     eprintln!("bridge_load: N={n} feed={secs}s caller audio by {input}, caller frames by {take}, {sink_kind} sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
     let feeder = if rtp_in {
         Some(rtp_in::Feeder::start()?)
@@ -720,8 +740,9 @@ async fn load(
                 let c = Arc::new(AtomicU64::new(0));
                 counts.push(c.clone());
                 let sender = tx.clone();
+                let ring = ring_relays.as_ref();
                 rtp_legs.push(rtp_in::attach(
-                    i as usize, pool, feeder, sender, &mut rx, c,
+                    i as usize, pool, ring, feeder, sender, &mut rx, c,
                 )?);
                 senders.push(tx);
                 receivers.push(rx);

@@ -12,6 +12,8 @@
 //! feeder socket reads and counts the caller-bound packets. So the measured path is
 //! `sendto` → loopback → the relay's receive and checks → G.711 decode → the leg's task →
 //! JSON + base64 → WebSocket write → TCP loopback → the agent's read: RTP in, WebSocket out.
+//! `--ring`: the endpoints are served by freya-media's io_uring relay thread (`RingRelays`)
+//! instead of a tokio task each, the sinks running on that thread.
 
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,10 +90,12 @@ pub fn pool(legs: u32) -> Result<SharedPortPool, Box<dyn std::error::Error>> {
     Ok(SharedPortPool::new(PortPool::new(first..=last)?))
 }
 
-/// Puts a relay endpoint in front of leg `i` (see the module docs).
+/// Puts a relay endpoint in front of leg `i` (see the module docs): a tokio task, or on
+/// `ring`'s thread (`--ring`, as the stack with `[media] relay_io = "io_uring"`).
 pub fn attach(
     i: usize,
     pool: &SharedPortPool,
+    ring: Option<&freya_media::relay::RingRelays>,
     feeder: &Feeder,
     sender: LegSender,
     receiver: &mut LegReceiver,
@@ -101,11 +105,11 @@ pub fn attach(
         bind_ip: [127, 0, 0, 1].into(),
         ..ShellConfig::default()
     };
-    let (relay, mut endpoint, _events) = spawn_endpoint(
-        pool,
-        config,
-        LegSetup::new(RemoteMedia::new(feeder.addr(i)?)),
-    )?;
+    let setup = LegSetup::new(RemoteMedia::new(feeder.addr(i)?));
+    let (relay, mut endpoint, _events) = match ring {
+        Some(ring) => ring.spawn_endpoint(pool, config, setup)?,
+        None => spawn_endpoint(pool, config, setup)?,
+    };
     let target = relay
         .local(freya_media::relay::LegId::A)
         .ok_or("the endpoint has no socket")?

@@ -434,6 +434,32 @@ pub(crate) fn bind_call<S>(
     Ok((pair_a, pair_b, relay))
 }
 
+/// Binds an endpoint call's one socket leg with `bind` and builds its core, leg B being
+/// the in-process side (both shells).
+pub(crate) fn bind_endpoint<S>(
+    config: ShellConfig,
+    a: LegSetup,
+    bind: impl Fn(IpAddr) -> Result<SocketPair<S>, ShellError>,
+) -> Result<(SocketPair<S>, Relay), ShellError> {
+    let pair_a = bind(config.bind_ip)?;
+    let in_process = RemoteMedia {
+        rtcp_mux: true,
+        ..RemoteMedia::new(IN_PROCESS_ADDR)
+    };
+    let b = LegSetup {
+        remote: in_process,
+        rtp_symmetric: false,
+        clock_rate: a.clock_rate,
+    };
+    let relay = Relay::new(
+        Instant::now(),
+        config.relay,
+        a.config(pair_a.ports()),
+        b.config(PortPair { rtp: 0, rtcp: 0 }),
+    )?;
+    Ok((pair_a, relay))
+}
+
 /// Starts relaying a call between two SIP legs (B2BUA, `direct_media=no`): binds an RTP/RTCP
 /// socket pair per leg from `pool` and spawns the call's task on the current tokio runtime.
 ///
@@ -504,22 +530,7 @@ pub fn spawn_endpoint(
 ) -> Result<(RelayHandle, MediaEndpoint, RelayEvents), ShellError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| ShellError::NoRuntime)?;
     let _guard = runtime.enter();
-    let pair_a = pool.bind_pair(config.bind_ip)?;
-    let in_process = RemoteMedia {
-        rtcp_mux: true,
-        ..RemoteMedia::new(IN_PROCESS_ADDR)
-    };
-    let b = LegSetup {
-        remote: in_process,
-        rtp_symmetric: false,
-        clock_rate: a.clock_rate,
-    };
-    let relay = Relay::new(
-        Instant::now(),
-        config.relay,
-        a.config(pair_a.ports()),
-        b.config(PortPair { rtp: 0, rtcp: 0 }),
-    )?;
+    let (pair_a, relay) = bind_endpoint(config, a, |ip| pool.bind_pair(ip))?;
     let capacity = config.endpoint_capacity.max(1);
     let link = EndpointLink::new(capacity);
     let a_io = LegIo::socket(pair_a);

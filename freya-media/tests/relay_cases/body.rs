@@ -1,5 +1,6 @@
 // The relay tests shared by the tokio shell (relay_shell.rs) and the io_uring thread
-// (relay_ring.rs): each includer defines `spawn_relay` for its shell.
+// (relay_ring.rs, relay_ring_small.rs): each includer defines `spawn_relay` and
+// `spawn_endpoint` for its shell.
 
     use std::f64::consts::PI;
     use std::future::Future;
@@ -9,7 +10,7 @@
     use bytes::{Bytes, BytesMut};
     use freya_media::codec::G711Law;
     use freya_media::relay::{
-        spawn_endpoint, Direction, DropReason, LatchReason, LegId, LegSetup,
+        Direction, DropReason, LatchReason, LegId, LegSetup,
         MediaPacket, PortError, PortPool, RelayEvent, RelayEvents, RemoteMedia, SharedPortPool,
         ShellConfig, ShellError, ShellEvent,
     };

@@ -15,9 +15,16 @@
 //! The calls keep everything the tokio shell gives: latching with RTP-bleed protection,
 //! hold and re-INVITE updates ([`RelayHandle::update_remote`]), the no-RTP timeout and
 //! periodic stats as [`RelayEvents`], taps, the final statistics on
-//! [`RelayHandle::close`], ports back to the pool only once the sockets are closed. Only
-//! two-socket-leg relays (B2BUA calls, [`RingRelays::spawn_relay`]); a call whose media
-//! freya terminates ([`spawn_endpoint`](super::spawn_endpoint)) stays on the tokio shell.
+//! [`RelayHandle::close`], ports back to the pool only once the sockets are closed. Both
+//! kinds of call: B2BUA calls between two socket legs ([`RingRelays::spawn_relay`]) and
+//! calls whose media freya terminates ([`RingRelays::spawn_endpoint`]: an agent's call),
+//! whose in-process side runs its [`RtpSink`](super::RtpSink) on this thread and whose
+//! [`EndpointSender`](super::EndpointSender) wakes it (an eventfd write only when the
+//! thread is asleep; a busy thread finds the call in its ready list before it waits).
+//! An endpoint whose in-process side lives on other threads pays a cross-thread wake per
+//! packet each way: with the bridge's tokio tasks on the other side, `bridge_load --rtp-in
+//! --ring` measured no less CPU per frame than the tokio shell and a longer tail, so the
+//! stack keeps agent calls on the tokio shell (BENCHMARKS.md).
 //!
 //! ```
 //! use freya_media::relay::{LegId, LegSetup, PortPool, RingRelays, ShellConfig, SharedPortPool};
@@ -48,6 +55,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::Command;
+use super::endpoint::{EndpointLink, MediaEndpoint};
 use super::shell::{LegSetup, RelayEvents, RelayHandle, RelayStats, ShellConfig, ShellError};
 use super::sockets::SharedPortPool;
 use super::Relay;
@@ -133,6 +141,8 @@ impl RingRelays {
             ended: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             buffer_waits: AtomicU64::new(0),
+            ready: Mutex::new(Vec::new()),
+            sleeping: AtomicBool::new(false),
         });
         let for_thread = Arc::clone(&shared);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -199,7 +209,8 @@ impl RingRelays {
         self.shared.push(Request::Add(Box::new(NewCall {
             id,
             relay,
-            legs: [pair_a, pair_b],
+            legs: [Some(pair_a), Some(pair_b)],
+            endpoint: None,
             events: event_tx,
             done: done_tx,
             stats_interval: config.stats_interval,
@@ -211,6 +222,46 @@ impl RingRelays {
         };
         Ok((
             RelayHandle::ring(call, done_rx, local),
+            RelayEvents(event_rx),
+        ))
+    }
+
+    /// As [`spawn_endpoint`](super::spawn_endpoint), served by this ring's thread: binds
+    /// leg A's RTP/RTCP socket pair from `pool`; leg B is the returned [`MediaEndpoint`],
+    /// whose [`RtpSink`](super::RtpSink), if any, runs on the ring's thread. Needs no tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// As [`spawn_relay`](Self::spawn_relay).
+    pub fn spawn_endpoint(
+        &self,
+        pool: &SharedPortPool,
+        config: ShellConfig,
+        a: LegSetup,
+    ) -> Result<(RelayHandle, MediaEndpoint, RelayEvents), ShellError> {
+        let (pair_a, relay) = super::shell::bind_endpoint(config, a, |ip| pool.bind_pair_std(ip))?;
+        let local = [Some(pair_a.local), None];
+        let link = EndpointLink::new(config.endpoint_capacity.max(1));
+        let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
+        let (done_tx, done_rx) = oneshot::channel();
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.push(Request::Add(Box::new(NewCall {
+            id,
+            relay,
+            legs: [Some(pair_a), None],
+            endpoint: Some(Arc::clone(&link)),
+            events: event_tx,
+            done: done_tx,
+            stats_interval: config.stats_interval,
+            local,
+        })))?;
+        let call = CallRef {
+            shared: Arc::clone(&self.shared),
+            id,
+        };
+        Ok((
+            RelayHandle::ring(call, done_rx, local),
+            MediaEndpoint::new(link),
             RelayEvents(event_rx),
         ))
     }
@@ -239,6 +290,13 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Receives that ended because every buffer was in use, and were re-armed.
     buffer_waits: AtomicU64,
+    /// Endpoint calls whose in-process sender queued packets since the thread last looked:
+    /// `(slab index, generation)`, pushed by their [`CallWaker`]s.
+    ready: Mutex<Vec<(usize, u32)>>,
+    /// The thread is about to wait or waiting in `io_uring_enter`: a waker must write the
+    /// eventfd. Set before the thread's last look at `ready`, read after a waker's push
+    /// (both `SeqCst`), so a push is either seen by that look or followed by a write.
+    sleeping: AtomicBool,
 }
 
 impl Shared {
@@ -252,11 +310,19 @@ impl Shared {
             }
             queue.push(request);
         }
+        self.wake_thread();
+        Ok(())
+    }
+
+    fn wake_thread(&self) {
         let one = 1u64.to_ne_bytes();
         // SAFETY: writes 8 bytes from a live buffer to our open eventfd. A full counter
         // (EAGAIN, after 2^64 - 2 unread writes) still leaves the fd readable: nothing lost.
         unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
-        Ok(())
+    }
+
+    pub(crate) fn ready(&self) -> MutexGuard<'_, Vec<(usize, u32)>> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Request>> {
@@ -272,12 +338,36 @@ pub(crate) enum Request {
     Shutdown,
 }
 
+/// The waker an endpoint call's link holds for the thread: queues the call on the ready
+/// list, and writes the eventfd only if the thread is asleep.
+pub(crate) struct CallWaker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) index: usize,
+    pub(crate) gen: u32,
+}
+
+impl std::task::Wake for CallWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.shared.ready().push((self.index, self.gen));
+        if self.shared.sleeping.load(Ordering::SeqCst) {
+            self.shared.wake_thread();
+        }
+    }
+}
+
 /// A call handed to the thread.
 #[derive(Debug)]
 pub(crate) struct NewCall {
     id: u64,
     relay: Relay,
-    legs: [super::sockets::SocketPair<std::net::UdpSocket>; 2],
+    /// Sockets per leg; leg B has none for an endpoint call.
+    legs: [Option<super::sockets::SocketPair<std::net::UdpSocket>>; 2],
+    /// The in-process side of an endpoint call.
+    endpoint: Option<Arc<EndpointLink>>,
     events: mpsc::Sender<Box<super::shell::ShellEvent>>,
     done: oneshot::Sender<RelayStats>,
     stats_interval: Option<std::time::Duration>,

@@ -12,6 +12,7 @@ use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,12 +22,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::bufs::{self, BufRing};
 use super::sockaddr::{sockaddr_storage, socket_addr_from_name};
-use super::{NewCall, Request, RingOptions, Shared};
+use super::{CallWaker, NewCall, Request, RingOptions, Shared};
 use crate::relay::driver::{
-    emit_event, flush_relay_events, media_packet, snapshot, Command, MIN_STATS_INTERVAL,
+    emit_event, flush_relay_events, media_packet, snapshot, Command, EndpointSide,
+    MIN_STATS_INTERVAL,
 };
 use crate::relay::endpoint::TappedPacket;
-use crate::relay::shell::{IoStats, LegAddrs, RelayStats, ShellEvent};
+use crate::relay::shell::{IoStats, LegAddrs, RelayStats, ShellEvent, IN_PROCESS_ADDR};
 use crate::relay::sockets::SocketPair;
 use crate::relay::udp::MAX_DATAGRAM;
 use crate::relay::{LegId, Relay, Transmit};
@@ -37,6 +39,8 @@ const WAKE: u64 = 2;
 const CANCEL: u64 = 3;
 /// The longest wait without a deadline (the thread also wakes for requests).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// Packets taken from one endpoint's in-process sender per turn.
+const ENDPOINT_BATCH: usize = 64;
 
 /// `user_data`: tag (2 bits) | index (30) | generation (30) | socket (2).
 fn tag(kind: u64, index: usize, gen: u32, socket: usize) -> u64 {
@@ -76,8 +80,13 @@ struct Call {
     id: u64,
     gen: u32,
     relay: Relay,
-    /// Sockets 0..4: A RTP, A RTCP, B RTP, B RTCP.
-    legs: [SocketPair<UdpSocket>; 2],
+    /// Sockets 0..4: A RTP, A RTCP, B RTP, B RTCP; leg B has none for an endpoint call.
+    legs: [Option<SocketPair<UdpSocket>>; 2],
+    /// The in-process side of an endpoint call (dropped with the call: its reader then
+    /// sees the end).
+    endpoint: Option<EndpointSide>,
+    /// What the endpoint's link wakes when its sender queues a packet ([`CallWaker`]).
+    waker: Option<Waker>,
     /// Which sockets have a multishot receive in the kernel.
     armed: [bool; 4],
     /// The call's four slots in the registered file table, from this one; `None`: plain
@@ -94,13 +103,13 @@ struct Call {
 }
 
 impl Call {
-    fn socket(&self, i: usize) -> &UdpSocket {
-        let pair = &self.legs[i / 2];
-        if i.is_multiple_of(2) {
+    fn socket(&self, i: usize) -> Option<&UdpSocket> {
+        let pair = self.legs.get(i / 2)?.as_ref()?;
+        Some(if i.is_multiple_of(2) {
             &pair.rtp
         } else {
             &pair.rtcp
-        }
+        })
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -114,12 +123,14 @@ impl Call {
         self.armed.iter().filter(|&&a| a).count()
     }
 
-    /// Socket `i` as an io_uring target: its registered slot, or its descriptor.
-    fn target(&self, i: usize) -> Target {
-        match self.fixed {
+    /// Socket `i` as an io_uring target: its registered slot, or its descriptor; `None`
+    /// for an in-process leg.
+    fn target(&self, i: usize) -> Option<Target> {
+        let socket = self.socket(i)?;
+        Some(match self.fixed {
             Some(base) => Target::Fixed(base + i as u32),
-            None => Target::Fd(self.socket(i).as_raw_fd()),
-        }
+            None => Target::Fd(socket.as_raw_fd()),
+        })
     }
 
     fn emit(&mut self, event: ShellEvent) {
@@ -231,12 +242,18 @@ impl Worker {
             if self.shutdown && self.calls.iter().all(Option::is_none) && self.in_flight == 0 {
                 break;
             }
-            let wait = self
-                .timers
-                .peek()
-                .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
-                .unwrap_or(IDLE_WAIT)
-                .min(IDLE_WAIT);
+            // Wakers write the eventfd only while this is set; set before the last look at
+            // the ready list, so a call queued after that look is woken by a write.
+            self.shared.sleeping.store(true, Ordering::SeqCst);
+            let wait = if self.shared.ready().is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
+                    .unwrap_or(IDLE_WAIT)
+                    .min(IDLE_WAIT)
+            } else {
+                Duration::ZERO
+            };
             let ts = types::Timespec::from(wait);
             let args = types::SubmitArgs::new().timespec(&ts);
             // Submits this turn's sends and re-armed receives, and waits: one syscall.
@@ -252,6 +269,7 @@ impl Worker {
                     break;
                 }
             }
+            self.shared.sleeping.store(false, Ordering::SeqCst);
             let now = Instant::now();
             cqes.clear();
             cqes.extend(
@@ -271,6 +289,7 @@ impl Worker {
                     _ => {} // CANCEL: the receive it cancelled completes on its own
                 }
             }
+            self.drain_ready(now);
             self.run_timers(now);
         }
         self.end();
@@ -369,11 +388,23 @@ impl Worker {
         let gen = self.gens[index];
         let stats_interval = new.stats_interval.map(|i| i.max(MIN_STATS_INTERVAL));
         let fixed = self.register_files(index, &new.legs);
+        let waker = new.endpoint.is_some().then(|| {
+            Waker::from(Arc::new(CallWaker {
+                shared: Arc::clone(&self.shared),
+                index,
+                gen,
+            }))
+        });
         let call = Call {
             id: new.id,
             gen,
             relay: new.relay,
             legs: new.legs,
+            endpoint: new.endpoint.map(|link| EndpointSide {
+                link,
+                closed: false,
+            }),
+            waker,
             armed: [false; 4],
             fixed,
             closing: self.shutdown,
@@ -397,19 +428,31 @@ impl Worker {
         for socket in 0..4 {
             self.arm_recv(index, socket);
         }
+        // Polled once, so the link holds the call's waker from the start.
+        self.drain_endpoint(now, index);
     }
 
-    /// The call's sockets `index * 4 ..` in the registered file table, when it has room.
-    fn register_files(&mut self, index: usize, legs: &[SocketPair<UdpSocket>; 2]) -> Option<u32> {
+    /// The call's sockets `index * 4 ..` in the registered file table, when it has room
+    /// (an in-process leg's two slots stay empty).
+    fn register_files(
+        &mut self,
+        index: usize,
+        legs: &[Option<SocketPair<UdpSocket>>; 2],
+    ) -> Option<u32> {
         let base = u32::try_from(index).ok()?.checked_mul(4)?;
         if base.checked_add(4)? > self.file_slots {
             return None;
         }
+        let fd = |leg: &Option<SocketPair<UdpSocket>>, rtcp: bool| match leg {
+            Some(pair) if rtcp => pair.rtcp.as_raw_fd(),
+            Some(pair) => pair.rtp.as_raw_fd(),
+            None => -1,
+        };
         let fds = [
-            legs[0].rtp.as_raw_fd(),
-            legs[0].rtcp.as_raw_fd(),
-            legs[1].rtp.as_raw_fd(),
-            legs[1].rtcp.as_raw_fd(),
+            fd(&legs[0], false),
+            fd(&legs[0], true),
+            fd(&legs[1], false),
+            fd(&legs[1], true),
         ];
         match self.ring.submitter().register_files_update(base, &fds) {
             Ok(_) => Some(base),
@@ -426,9 +469,12 @@ impl Worker {
         let Some(call) = self.calls[index].as_mut() else {
             return;
         };
+        let Some(target) = call.target(socket) else {
+            return; // an in-process leg
+        };
         call.armed[socket] = true;
         let msg: *const libc::msghdr = &*self.recv_msg;
-        let entry = match call.target(socket) {
+        let entry = match target {
             Target::Fixed(i) => {
                 opcode::RecvMsgMulti::new(types::Fixed(i), msg, bufs::GROUP).build()
             }
@@ -570,9 +616,27 @@ impl Worker {
                 }
             }
         }
-        let pair = &call.legs[t.leg.index()];
+        let Some(pair) = &call.legs[t.leg.index()] else {
+            // The in-process side of an endpoint call: its sink or its queue.
+            let delivered = match (&call.endpoint, media_packet(&t)) {
+                (Some(side), Some(packet)) => side.link.push_to_app(packet),
+                _ => false,
+            };
+            if !delivered {
+                call.io.endpoint_overflow += 1;
+                if call.io.endpoint_overflow.is_power_of_two() {
+                    tracing::warn!(
+                        count = call.io.endpoint_overflow,
+                        "in-process reader full or gone, packet dropped"
+                    );
+                }
+            }
+            return;
+        };
         let socket = t.leg.index() * 2 + usize::from(t.local_port != pair.local.rtp.port());
-        let target = call.target(socket);
+        let Some(target) = call.target(socket) else {
+            return;
+        };
         let (dest, dest_len) = sockaddr_storage(t.destination);
         let fields = SendSlot {
             payload: t.payload,
@@ -634,6 +698,62 @@ impl Worker {
                         "relay send failed, packet dropped");
                 }
             }
+        }
+    }
+
+    /// The endpoint calls whose in-process sender woke them since the last turn.
+    fn drain_ready(&mut self, now: Instant) {
+        let ready = std::mem::take(&mut *self.shared.ready());
+        for (index, gen) in ready {
+            if self
+                .calls
+                .get(index)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.gen == gen)
+            {
+                self.drain_endpoint(now, index);
+            }
+        }
+    }
+
+    /// Takes what the endpoint's sender queued, as datagrams on leg B, until its queue is
+    /// empty (the link then holds the call's waker) or [`ENDPOINT_BATCH`] packets, after
+    /// which the call goes back on the ready list for the next turn (one call's flood does
+    /// not starve the others).
+    fn drain_endpoint(&mut self, now: Instant, index: usize) {
+        for _ in 0..ENDPOINT_BATCH {
+            let Some(call) = self.calls.get_mut(index).and_then(Option::as_mut) else {
+                return;
+            };
+            let (Some(side), Some(waker)) = (&mut call.endpoint, &call.waker) else {
+                return;
+            };
+            if side.closed || call.closing {
+                return;
+            }
+            match side.link.poll_from_app(&mut Context::from_waker(waker)) {
+                Poll::Ready(Some(packet)) => {
+                    call.relay
+                        .handle_packet(now, LegId::B, IN_PROCESS_ADDR, packet);
+                    while let Some(t) = call.relay.poll_transmit() {
+                        self.out.push(t);
+                    }
+                    call.flush_events();
+                    let mut out = std::mem::take(&mut self.out);
+                    for t in out.drain(..) {
+                        self.transmit(index, t);
+                    }
+                    self.out = out;
+                }
+                Poll::Ready(None) => {
+                    side.closed = true; // every sender is gone
+                    return;
+                }
+                Poll::Pending => return,
+            }
+        }
+        if let Some(call) = self.calls.get(index).and_then(Option::as_ref) {
+            self.shared.ready().push((index, call.gen));
         }
     }
 
