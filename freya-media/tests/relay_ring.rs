@@ -14,35 +14,6 @@ mod relay_ring {
         RING.get_or_init(|| freya_media::relay::RingRelays::start().expect("io_uring available"))
     }
 
-    pub fn spawn_relay(
-        pool: &freya_media::relay::SharedPortPool,
-        config: freya_media::relay::ShellConfig,
-        a: freya_media::relay::LegSetup,
-        b: freya_media::relay::LegSetup,
-    ) -> Result<
-        (
-            freya_media::relay::RelayHandle,
-            freya_media::relay::RelayEvents,
-        ),
-        freya_media::relay::ShellError,
-    > {
-        ring().spawn_relay(pool, config, a, b)
-    }
-
-    pub fn spawn_endpoint(
-        pool: &freya_media::relay::SharedPortPool,
-        config: freya_media::relay::ShellConfig,
-        a: freya_media::relay::LegSetup,
-    ) -> Result<
-        (
-            freya_media::relay::RelayHandle,
-            freya_media::relay::MediaEndpoint,
-            freya_media::relay::RelayEvents,
-        ),
-        freya_media::relay::ShellError,
-    > {
-        ring().spawn_endpoint(pool, config, a)
-    }
-
+    include!("relay_cases/ring_shell.rs");
     include!("relay_cases/body.rs");
 }

@@ -19,36 +19,7 @@ mod relay_ring_small {
         })
     }
 
-    pub fn spawn_relay(
-        pool: &freya_media::relay::SharedPortPool,
-        config: freya_media::relay::ShellConfig,
-        a: freya_media::relay::LegSetup,
-        b: freya_media::relay::LegSetup,
-    ) -> Result<
-        (
-            freya_media::relay::RelayHandle,
-            freya_media::relay::RelayEvents,
-        ),
-        freya_media::relay::ShellError,
-    > {
-        ring().spawn_relay(pool, config, a, b)
-    }
-
-    pub fn spawn_endpoint(
-        pool: &freya_media::relay::SharedPortPool,
-        config: freya_media::relay::ShellConfig,
-        a: freya_media::relay::LegSetup,
-    ) -> Result<
-        (
-            freya_media::relay::RelayHandle,
-            freya_media::relay::MediaEndpoint,
-            freya_media::relay::RelayEvents,
-        ),
-        freya_media::relay::ShellError,
-    > {
-        ring().spawn_endpoint(pool, config, a)
-    }
-
+    include!("relay_cases/ring_shell.rs");
     include!("relay_cases/body.rs");
 
     /// 100 packets sent back to back (no pause) to one leg: with one buffer the thread

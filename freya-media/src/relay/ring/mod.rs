@@ -57,7 +57,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::driver::Command;
 use super::endpoint::{EndpointLink, MediaEndpoint};
 use super::shell::{LegSetup, RelayEvents, RelayHandle, RelayStats, ShellConfig, ShellError};
-use super::sockets::SharedPortPool;
+use super::sockets::{SharedPortPool, SocketPair};
 use super::Relay;
 
 /// Settings of a [`RingRelays`]: the defaults suit a server; tests shrink them to drive the
@@ -202,28 +202,7 @@ impl RingRelays {
     ) -> Result<(RelayHandle, RelayEvents), ShellError> {
         let (pair_a, pair_b, relay) =
             super::shell::bind_call(config, a, b, |ip| pool.bind_pair_std(ip))?;
-        let local = [Some(pair_a.local), Some(pair_b.local)];
-        let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
-        let (done_tx, done_rx) = oneshot::channel();
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        self.shared.push(Request::Add(Box::new(NewCall {
-            id,
-            relay,
-            legs: [Some(pair_a), Some(pair_b)],
-            endpoint: None,
-            events: event_tx,
-            done: done_tx,
-            stats_interval: config.stats_interval,
-            local,
-        })))?;
-        let call = CallRef {
-            shared: Arc::clone(&self.shared),
-            id,
-        };
-        Ok((
-            RelayHandle::ring(call, done_rx, local),
-            RelayEvents(event_rx),
-        ))
+        self.hand_over(config, relay, [Some(pair_a), Some(pair_b)], None)
     }
 
     /// As [`spawn_endpoint`](super::spawn_endpoint), served by this ring's thread: binds
@@ -240,16 +219,29 @@ impl RingRelays {
         a: LegSetup,
     ) -> Result<(RelayHandle, MediaEndpoint, RelayEvents), ShellError> {
         let (pair_a, relay) = super::shell::bind_endpoint(config, a, |ip| pool.bind_pair_std(ip))?;
-        let local = [Some(pair_a.local), None];
         let link = EndpointLink::new(config.endpoint_capacity.max(1));
+        let (handle, events) =
+            self.hand_over(config, relay, [Some(pair_a), None], Some(Arc::clone(&link)))?;
+        Ok((handle, MediaEndpoint::new(link), events))
+    }
+
+    /// Hands a bound call to the thread; its handle and events.
+    fn hand_over(
+        &self,
+        config: ShellConfig,
+        relay: Relay,
+        legs: [Option<SocketPair<std::net::UdpSocket>>; 2],
+        endpoint: Option<Arc<EndpointLink>>,
+    ) -> Result<(RelayHandle, RelayEvents), ShellError> {
+        let local = [0, 1].map(|i| legs[i].as_ref().map(|pair| pair.local));
         let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
         let (done_tx, done_rx) = oneshot::channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         self.shared.push(Request::Add(Box::new(NewCall {
             id,
             relay,
-            legs: [Some(pair_a), None],
-            endpoint: Some(Arc::clone(&link)),
+            legs,
+            endpoint,
             events: event_tx,
             done: done_tx,
             stats_interval: config.stats_interval,
@@ -261,7 +253,6 @@ impl RingRelays {
         };
         Ok((
             RelayHandle::ring(call, done_rx, local),
-            MediaEndpoint::new(link),
             RelayEvents(event_rx),
         ))
     }
@@ -365,7 +356,7 @@ pub(crate) struct NewCall {
     id: u64,
     relay: Relay,
     /// Sockets per leg; leg B has none for an endpoint call.
-    legs: [Option<super::sockets::SocketPair<std::net::UdpSocket>>; 2],
+    legs: [Option<SocketPair<std::net::UdpSocket>>; 2],
     /// The in-process side of an endpoint call.
     endpoint: Option<Arc<EndpointLink>>,
     events: mpsc::Sender<Box<super::shell::ShellEvent>>,

@@ -8,7 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -66,6 +66,16 @@ struct SendSlot {
     dest_len: libc::socklen_t,
     call: usize,
     gen: u32,
+}
+
+/// A receive's completion: whose socket, and what the kernel said.
+#[derive(Clone, Copy)]
+struct Recv {
+    index: usize,
+    gen: u32,
+    socket: usize,
+    result: i32,
+    flags: u32,
 }
 
 /// Where an operation's socket is: the registered file table (no `fget`/`fput` per
@@ -280,7 +290,16 @@ impl Worker {
             for &(data, result, flags) in &cqes {
                 let (kind, index, gen, socket) = untag(data);
                 match kind {
-                    RECV => self.on_recv(now, index, gen, socket, result, flags),
+                    RECV => self.on_recv(
+                        now,
+                        Recv {
+                            index,
+                            gen,
+                            socket,
+                            result,
+                            flags,
+                        },
+                    ),
                     SEND => self.on_sent(index, result),
                     WAKE => {
                         self.arm_wake();
@@ -484,35 +503,24 @@ impl Worker {
             .push(entry.user_data(tag(RECV, index, call.gen, socket)));
     }
 
-    fn on_recv(
-        &mut self,
-        now: Instant,
-        index: usize,
-        gen: u32,
-        socket: usize,
-        result: i32,
-        flags: u32,
-    ) {
+    fn on_recv(&mut self, now: Instant, c: Recv) {
         // The buffer goes back to the ring whatever becomes of its datagram (a call that is
         // gone or closing, a refused one), after the datagram has been handled.
-        let bid = cqueue::buffer_select(flags);
-        self.handle_recv(now, index, gen, socket, result, flags, bid);
+        let bid = cqueue::buffer_select(c.flags);
+        self.handle_recv(now, c, bid);
         if let Some(bid) = bid {
             self.bufs.recycle(bid);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn handle_recv(
-        &mut self,
-        now: Instant,
-        index: usize,
-        gen: u32,
-        socket: usize,
-        result: i32,
-        flags: u32,
-        bid: Option<u16>,
-    ) {
+    fn handle_recv(&mut self, now: Instant, c: Recv, bid: Option<u16>) {
+        let Recv {
+            index,
+            gen,
+            socket,
+            result,
+            flags,
+        } = c;
         let Some(call) = self.calls.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
@@ -564,11 +572,7 @@ impl Worker {
                 Ok(out) => match socket_addr_from_name(out.name_data()) {
                     Some(source) => {
                         let bytes = Bytes::copy_from_slice(out.payload_data());
-                        call.relay.handle_packet(now, leg, source, bytes);
-                        while let Some(t) = call.relay.poll_transmit() {
-                            self.out.push(t);
-                        }
-                        call.flush_events();
+                        self.feed(now, index, leg, source, bytes);
                     }
                     None => {
                         call.io.recv_errors += 1;
@@ -585,14 +589,26 @@ impl Worker {
                 "relay receive: completion without a buffer of ours"
             );
         }
+        if !more {
+            self.arm_recv(index, socket);
+        }
+    }
+
+    /// One datagram from `leg` to the call's core, and what the core sends out for it.
+    fn feed(&mut self, now: Instant, index: usize, leg: LegId, source: SocketAddr, bytes: Bytes) {
+        let Some(call) = self.calls.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        call.relay.handle_packet(now, leg, source, bytes);
+        while let Some(t) = call.relay.poll_transmit() {
+            self.out.push(t);
+        }
+        call.flush_events();
         let mut out = std::mem::take(&mut self.out);
         for t in out.drain(..) {
             self.transmit(index, t);
         }
         self.out = out;
-        if !more {
-            self.arm_recv(index, socket);
-        }
     }
 
     fn transmit(&mut self, index: usize, t: Transmit) {
@@ -733,17 +749,7 @@ impl Worker {
             }
             match side.link.poll_from_app(&mut Context::from_waker(waker)) {
                 Poll::Ready(Some(packet)) => {
-                    call.relay
-                        .handle_packet(now, LegId::B, IN_PROCESS_ADDR, packet);
-                    while let Some(t) = call.relay.poll_transmit() {
-                        self.out.push(t);
-                    }
-                    call.flush_events();
-                    let mut out = std::mem::take(&mut self.out);
-                    for t in out.drain(..) {
-                        self.transmit(index, t);
-                    }
-                    self.out = out;
+                    self.feed(now, index, LegId::B, IN_PROCESS_ADDR, packet)
                 }
                 Poll::Ready(None) => {
                     side.closed = true; // every sender is gone
