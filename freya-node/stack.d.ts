@@ -6,7 +6,7 @@
  * and the errors it throws.
  */
 
-import type { NumberErrorReason } from './index'
+import type { RejectedNumber } from './index'
 
 /**
  * The `code` of an error thrown or rejected by `Stack`, one per Rust `StackError` variant.
@@ -116,14 +116,8 @@ export interface CampaignRequest {
 }
 
 /** A refused entry of a campaign's list, as the Rust `RejectedNumber` serializes it (the API's 422 body). */
-export interface CampaignRejectedNumber {
-  /** The entry's line in the list (1-based: `numbers[line - 1]`). */
-  line: number
-  /** The entry as given. */
-  value: string
-  /** Why it cannot be dialed. */
-  reason: NumberErrorReason
-}
+/** A refused entry of a campaign's list: the same shape as `validateNumbers` gives. */
+export type CampaignRejectedNumber = RejectedNumber
 
 /** What happened to one number of a campaign. */
 export interface NumberResult {
@@ -131,11 +125,11 @@ export interface NumberResult {
   number: string
   /** Its call's id, once dialed. */
   call_id: string | null
-  /** `"answered"`, `"failed"`, or `null` while pending or up. */
+  /** `"answered"` (from the answer on, while the call is still up too), `"failed"`, or `null` while pending or ringing. */
   outcome: 'answered' | 'failed' | null
-  /** The final SIP status of a failed call (0: the call never left, see `error`). */
+  /** 200 for an answered call; the final SIP status of a failed one (0: the call never left, see `error`). */
   sip_code: number | null
-  /** The Q.850 cause, when known. */
+  /** The Q.850 cause of the call's end, when known (`null` while an answered call is up). */
   q850_cause: number | null
   /** Why the call could not be placed at all. */
   error: string | null
@@ -157,7 +151,7 @@ export interface CampaignInfo {
   dialed: number
   /** Calls up now. */
   active: number
-  /** Calls answered. */
+  /** Calls answered, those still up included. */
   answered: number
   /** Calls that failed before an answer. */
   failed: number

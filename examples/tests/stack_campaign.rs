@@ -200,6 +200,28 @@ fn a_campaign_keeps_its_ceiling_and_finishes_when_its_calls_end() {
                     .any(|c| c["call_id"] == call && c["direction"] == "outbound");
                 if outbound {
                     answered += 1;
+                    // The dashboard sees the answer while the call is up, not at its end.
+                    let live = Instant::now() + Duration::from_secs(3);
+                    loop {
+                        let (_, body) = http(&s, "GET", &format!("/campaigns/{id}"), Some("t0ken"));
+                        let info: Value = serde_json::from_str(&body).unwrap();
+                        let number = info["numbers"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|r| r["call_id"] == call)
+                            .cloned()
+                            .unwrap_or_default();
+                        if number["outcome"] == "answered"
+                            && info["answered"].as_u64() >= Some(answered as u64)
+                        {
+                            assert_eq!(number["sip_code"], 200, "{number}");
+                            assert!(number["q850_cause"].is_null(), "up, no cause yet: {number}");
+                            break;
+                        }
+                        assert!(Instant::now() < live, "answer not shown while up: {info}");
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     let (code, _) = http(&s, "DELETE", &format!("/calls/{call}"), Some("t0ken"));
                     assert_eq!(code, 202);
                 }
@@ -229,6 +251,8 @@ fn a_campaign_keeps_its_ceiling_and_finishes_when_its_calls_end() {
     assert_eq!(info["state"], "finished");
     for r in info["numbers"].as_array().unwrap() {
         assert_eq!(r["outcome"], "answered", "{r}");
+        assert_eq!(r["sip_code"], 200, "{r}");
+        assert_eq!(r["q850_cause"], 16, "hung up by us, normal clearing: {r}");
         assert!(r["call_id"].as_str().is_some_and(|c| c.len() == 36), "{r}");
     }
 }
@@ -263,6 +287,11 @@ fn a_list_with_bad_entries_is_refused_entry_by_entry_and_nothing_is_dialed() {
         .collect();
     assert_eq!(lines, [2, 3, 4]);
     assert_eq!(body["rejected"][0]["reason"]["kind"], "no_country_code");
+    // The same entry shape as the bindings give: kind and message at the top too.
+    assert_eq!(body["rejected"][0]["kind"], "no_country_code");
+    assert!(body["rejected"][0]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert_eq!(body["rejected"][1]["reason"]["kind"], "bad_character");
     assert_eq!(body["rejected"][2]["reason"]["kind"], "duplicate");
     let (_, campaigns) = http(&s, "GET", "/campaigns", Some("t0ken"));

@@ -134,14 +134,19 @@ pub enum NumberError {
     },
 }
 
-/// One refused entry.
+/// One refused entry. As JSON (the control API, events, and the bindings alike):
+/// `{"line", "value", "kind", "message", "reason"}`: `kind` the reason's snake_case name,
+/// `message` the reason in words, `reason` the [`NumberError`] with its fields.
 ///
 /// ```
 /// use freya::campaign::{validate_numbers, NumberRules};
 /// let r = validate_numbers(&["12"], &NumberRules::default());
 /// assert_eq!((r.rejected[0].line, r.rejected[0].value.as_str()), (1, "12"));
+/// let json = serde_json::to_value(&r.rejected[0]).unwrap();
+/// assert_eq!(json["kind"], json["reason"]["kind"]);
+/// assert_eq!(json["message"], r.rejected[0].reason.to_string());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedNumber {
     /// The entry's line in the list (1-based).
     pub line: usize,
@@ -149,6 +154,22 @@ pub struct RejectedNumber {
     pub value: String,
     /// Why it cannot be dialed.
     pub reason: NumberError,
+}
+
+impl Serialize for RejectedNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeStruct};
+        // The reason's tag, as its own serde form names it (one source for the names).
+        let reason = serde_json::to_value(&self.reason).map_err(S::Error::custom)?;
+        let kind = reason.get("kind").cloned().unwrap_or_default();
+        let mut s = serializer.serialize_struct("RejectedNumber", 5)?;
+        s.serialize_field("line", &self.line)?;
+        s.serialize_field("value", &self.value)?;
+        s.serialize_field("kind", &kind)?;
+        s.serialize_field("message", &self.reason.to_string())?;
+        s.serialize_field("reason", &reason)?;
+        s.end()
+    }
 }
 
 /// A checked list: what can be dialed, in list order, and what cannot.

@@ -171,11 +171,13 @@ pub struct NumberResult {
     pub number: String,
     /// Its call's freya UUID, once dialed.
     pub call_id: Option<String>,
-    /// `answered`, `failed`, or absent while pending or up.
+    /// `answered` (from the answer on, while the call is still up too), `failed`, or
+    /// absent while pending or ringing.
     pub outcome: Option<String>,
-    /// The final SIP status of a failed call (0: the call never left, see `error`).
+    /// 200 for an answered call; the final SIP status of a failed one (0: the call never
+    /// left, see `error`).
     pub sip_code: Option<u16>,
-    /// The Q.850 cause, when known.
+    /// The Q.850 cause of the call's end, when known (absent while an answered call is up).
     pub q850_cause: Option<u16>,
     /// Why the call could not be placed at all.
     pub error: Option<String>,
@@ -203,7 +205,7 @@ pub struct CampaignInfo {
     pub dialed: usize,
     /// Calls up now.
     pub active: usize,
-    /// Calls answered.
+    /// Calls answered, those still up included.
     pub answered: usize,
     /// Calls that failed before an answer.
     pub failed: usize,
@@ -473,6 +475,11 @@ impl Runner {
         match ev.kind {
             EventKind::Answered {} => {
                 self.calls.insert(ev.call_id, (index, true));
+                // The dashboard sees the answer now, not at the hangup.
+                let mut info = lock(&self.info);
+                let r = &mut info.numbers[index];
+                r.outcome = Some("answered".into());
+                r.sip_code = Some(200);
             }
             EventKind::Hangup {
                 sip_code,
@@ -481,6 +488,7 @@ impl Runner {
             } => {
                 self.calls.remove(&ev.call_id);
                 let outcome = if answered {
+                    lock(&self.info).numbers[index].q850_cause = q850_cause;
                     Outcome::Answered
                 } else {
                     Outcome::Failed {
@@ -499,7 +507,10 @@ impl Runner {
             let mut info = lock(&self.info);
             let r = &mut info.numbers[index];
             match outcome {
-                Outcome::Answered => r.outcome = Some("answered".into()),
+                Outcome::Answered => {
+                    r.outcome = Some("answered".into());
+                    r.sip_code = Some(200);
+                }
                 Outcome::Failed {
                     sip_code,
                     q850_cause,
@@ -552,7 +563,8 @@ impl Runner {
             let mut info = lock(&self.info);
             info.dialed = s.dialed;
             info.active = s.active;
-            info.answered = s.answered;
+            // The pacer counts a call when it ends; those answered and still up count too.
+            info.answered = s.answered + self.calls.values().filter(|(_, up)| *up).count();
             info.failed = s.failed;
             info.number_failures = s.number_failures;
             info.by_sip_code = s.by_sip_code.clone();
