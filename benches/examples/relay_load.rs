@@ -48,6 +48,11 @@ use tokio::net::UdpSocket;
 
 /// Sockets the generator sends from and receives on (streams are spread over them).
 const SOCKETS: usize = 8;
+const USAGE: &str = "usage: relay_load [--target freya|ring|bare|rtpengine|direct] \
+[--streams N] [--pps N] [--seconds S] [--warmup S] [--ports A-B] [--ng ADDR] \
+[--rtpengine-pid PID] [--receiver sleep|poll] [--gen-cpu N] [--relay-cpu N]\n\
+(freya: the tokio shell; ring: the io_uring thread; see the header of \
+benches/examples/relay_load.rs)";
 const PACKET: usize = 172;
 
 #[derive(Debug, Clone)]
@@ -734,6 +739,10 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn main() -> Result<(), String> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let args = parse_args()
         .map_err(|e| format!("{e}\nsee the header of benches/examples/relay_load.rs"))?;
     let bind = |n| -> Result<Vec<StdUdpSocket>, String> {

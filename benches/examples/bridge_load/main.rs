@@ -1,7 +1,8 @@
 //! Bridge load: RTP-in → WebSocket-out latency and memory per bridged call for freya-media's
 //! WebSocket bridge (media issue, point 11). Goals: p99 < 1 ms; < 50 KB per bridged call.
 //!
-//! `bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink]` (defaults 1000, 20) starts a
+//! `bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] [--rtp-in [--ring]] [--tick-us US]`
+//! (defaults 1000, 20; `--help` prints this usage) starts a
 //! sink in a child process (this same binary, `bridge_load sink ADDR WARMUP_FRAMES
 //! [--tokio-sink]`): a minimal Twilio-Media-Streams agent that reads every message and, for
 //! each `media` one, decodes the start of the μ-law payload. The load side then opens `N`
@@ -56,7 +57,8 @@
 //! `send_audio` directly (the bridge alone).
 //!
 //! `--ring` (with `--rtp-in`): the relay endpoints run on freya-media's io_uring relay
-//! thread (`RingRelays`), as in the stack with `[media] relay_io = "io_uring"`.
+//! thread (`RingRelays::spawn_endpoint`). The stack does not do this for agent calls
+//! (`relay_io` is for B2BUA calls): measured here, it gained nothing (BENCHMARKS.md).
 //!
 //! `--tick-us US` (dividing 20,000): the feeder runs on a thread of its own and wakes every
 //! `US` µs (absolute `clock_nanosleep`), sending the frames of the legs due in that slot, so
@@ -158,6 +160,10 @@ fn unstamp(codes: &[u8]) -> Option<(u32, u32, u64)> {
     Some((leg, seq, t))
 }
 
+const USAGE: &str = "usage: bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] \
+[--rtp-in [--ring]] [--tick-us US]   (defaults 1000 legs, 20 s; see the header of \
+benches/examples/bridge_load/main.rs)\n       bridge_load encode|decode [FRAMES]";
+
 /// The run's options: positional arguments and the `--` flags, which may come anywhere.
 struct Args {
     pos: Vec<String>,
@@ -225,6 +231,10 @@ impl Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let args = Args::parse()?;
     match args.pos.first().map(String::as_str) {
         Some("sink") => {
@@ -805,14 +815,6 @@ async fn load(
     let (cpu_s, sink_cpu_feed1) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
     let rss2 = rss_kb();
     let load1 = std::fs::read_to_string("/proc/loadavg")?;
-    let (mut sent, mut in_drop, mut out_drop, mut gap) = (0u64, 0u64, 0u64, 0u64);
-    for s in senders.iter() {
-        let st = s.stats();
-        sent += st.caller_frames_sent;
-        in_drop += st.input_dropped_frames;
-        out_drop += st.output_dropped_frames;
-        gap += st.caller_gap_frames;
-    }
     for s in senders.iter() {
         let _ = s.hangup();
     }
@@ -835,6 +837,16 @@ async fn load(
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
         .sum::<u64>();
+    // Read once every leg has ended: its last stats are then published (read right after
+    // the feed, the frames still in flight were missing).
+    let (mut sent, mut in_drop, mut out_drop, mut gap) = (0u64, 0u64, 0u64, 0u64);
+    for s in senders.iter() {
+        let st = s.stats();
+        sent += st.caller_frames_sent;
+        in_drop += st.input_dropped_frames;
+        out_drop += st.output_dropped_frames;
+        gap += st.caller_gap_frames;
+    }
     let (mut relay_in, mut relay_dropped, mut relay_io_errors) = (0u64, 0u64, 0u64);
     for leg in rtp_legs {
         if let Ok(Ok(st)) = tokio::time::timeout_at(deadline, leg.relay.close()).await {
