@@ -452,6 +452,72 @@ fn a_pause_stops_playout_and_the_next_talkspurt_restarts_it() {
     assert_eq!(s.late, 0);
 }
 
+/// After playout went idle, a straggler from before the pause (older than a packet already
+/// received) is late: it neither restarts playout nor plays stale audio; the sender's next
+/// packet (a newer sequence number, as after DTX silence) does, in order from there.
+#[test]
+fn after_a_pause_a_straggler_from_before_it_is_late_and_the_next_packet_restarts() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let info = |sequence: u16| PacketInfo {
+        ssrc: 1,
+        sequence,
+        timestamp: u32::from(sequence) * 160,
+        marker: false,
+    };
+    let mut jb = JitterBuffer::new(JitterConfig::default()).unwrap();
+    for i in 0..10u16 {
+        assert_eq!(
+            jb.push(
+                at(u64::from(i) * 20),
+                info(1000 + i),
+                Bytes::from(vec![i as u8])
+            ),
+            PushOutcome::Queued
+        );
+    }
+    // Played out, then 1 s of nothing: idle.
+    let mut t = 0;
+    while t < 2000 {
+        while jb.pop(at(t)).is_some() {}
+        t += 20;
+    }
+    assert_eq!(jb.stats().idles, 1);
+    assert!(jb.poll_timeout().is_none(), "playout stopped");
+    // A packet from before the pause turns up: late, and playout stays stopped.
+    assert_eq!(
+        jb.push(at(2000), info(1003), Bytes::from_static(b"stale")),
+        PushOutcome::Late
+    );
+    assert_eq!(jb.stats().late, 1);
+    assert!(
+        jb.poll_timeout().is_none(),
+        "a stale packet restarted playout"
+    );
+    // The sender resumes with its next sequence number: playout restarts on it, in order.
+    for i in 0..5u16 {
+        assert_eq!(
+            jb.push(
+                at(2000 + u64::from(i) * 20),
+                info(1010 + i),
+                Bytes::from(vec![100 + i as u8])
+            ),
+            PushOutcome::Queued
+        );
+    }
+    let mut played = Vec::new();
+    let mut t = 2000;
+    while t < 2400 {
+        while let Some(p) = jb.pop(at(t)) {
+            if let Playout::Frame(f) = p {
+                played.push(f.payload[0]);
+            }
+        }
+        t += 20;
+    }
+    assert_eq!(played, [100, 101, 102, 103, 104]);
+}
+
 proptest! {
     /// A stream with arbitrary loss, duplication and delays up to 400 ms (so any arrival
     /// order a real network makes): frames come out in strictly increasing sequence order,
@@ -509,13 +575,16 @@ proptest! {
         for (dt, kind, seq, ssrc_b) in events {
             now += Duration::from_millis(dt);
             if kind == 0 {
-                while let Some(p) = jb.pop(now) {
+                loop {
+                    // A reset since the last frame (in a push, or the idle a pop ends its run
+                    // with, after handing out that run's last frame) starts a new run here.
                     let s = jb.stats();
                     let r = s.stream_resets + s.overflows + s.idles;
                     if r != resets {
                         resets = r;
                         last = None;
                     }
+                    let Some(p) = jb.pop(now) else { break };
                     if let Some(q) = p.seq() {
                         prop_assert!(last.is_none_or(|l| q > l), "{} after {:?}", q, last);
                         last = Some(q);

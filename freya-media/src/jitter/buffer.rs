@@ -334,14 +334,14 @@ impl JitterBuffer {
         }
         self.ssrc = Some(info.ssrc);
 
-        let ext = match self.seq.update(info.sequence) {
-            SeqUpdate::InOrder { extended, .. }
-            | SeqUpdate::Late {
+        let (ext, behind) = match self.seq.update(info.sequence) {
+            SeqUpdate::InOrder { extended, .. } => (extended, false),
+            SeqUpdate::Late {
                 extended: Some(extended),
-            } => extended,
+            } => (extended, true),
             SeqUpdate::Restarted { extended } => {
                 self.reset_stream();
-                extended
+                (extended, false)
             }
             SeqUpdate::Late { extended: None } => {
                 // Older than the first packet counted (reordered at the start): extend it
@@ -349,7 +349,7 @@ impl JitterBuffer {
                 let highest = self.seq.extended_max().unwrap_or(0);
                 let back = u64::from((highest as u16).wrapping_sub(info.sequence));
                 match highest.checked_sub(back) {
-                    Some(extended) => extended,
+                    Some(extended) => (extended, true),
                     None => {
                         self.stats.late += 1;
                         return PushOutcome::Late;
@@ -364,6 +364,14 @@ impl JitterBuffer {
 
         let mut schedule = match self.schedule {
             Some(schedule) => schedule,
+            None if behind => {
+                // Playout went idle (`idle_after` with nothing buffered) and this packet is
+                // older than one already received: audio from before the pause, stale now.
+                // Restarting on it would play it, and then replay what followed it. (A
+                // sender resuming after silence, DTX, sends a newer sequence number.)
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
             None => self.start(ext, t),
         };
         let back = schedule.next_seq.saturating_sub(ext);
