@@ -296,17 +296,7 @@ impl Driver {
     }
 
     fn transmit(&mut self, t: Transmit) {
-        if let Some(tap) = &self.tap {
-            if let Some(packet) = media_packet(&t) {
-                let tapped = TappedPacket {
-                    from: t.leg.other(),
-                    packet,
-                };
-                if tap.try_send(tapped).is_err() {
-                    self.overflow("tap");
-                }
-            }
-        }
+        offer_tap(self.tap.as_ref(), &t, &mut self.io);
         match &self.legs[t.leg.index()] {
             LegIo::Socket(pair) => {
                 let socket = if t.local_port == pair.local.rtp.port() {
@@ -322,26 +312,7 @@ impl Driver {
                     }
                 }
             }
-            LegIo::InProcess => {
-                let delivered = match (&self.endpoint, media_packet(&t)) {
-                    (Some(side), Some(packet)) => side.link.push_to_app(packet),
-                    _ => false,
-                };
-                if !delivered {
-                    self.overflow("endpoint");
-                }
-            }
-        }
-    }
-
-    fn overflow(&mut self, what: &'static str) {
-        self.io.endpoint_overflow += 1;
-        if self.io.endpoint_overflow.is_power_of_two() {
-            tracing::warn!(
-                what,
-                count = self.io.endpoint_overflow,
-                "in-process reader full or gone, packet dropped"
-            );
+            LegIo::InProcess => deliver_in_process(self.endpoint.as_ref(), &t, &mut self.io),
         }
     }
 
@@ -479,6 +450,44 @@ fn leg_socket(legs: &[LegIo; 2], leg: LegId, kind: PacketKind) -> Option<&RelayS
 
 /// A transmit as the in-process side sees it (the core parsed RTP already; parsing again
 /// only builds the view).
+/// A copy of `t` for the call's tap, if it has one; a full or gone tap reader drops the copy
+/// (counted, logged at 1, 2, 4 …). Both shells.
+pub(crate) fn offer_tap(tap: Option<&mpsc::Sender<TappedPacket>>, t: &Transmit, io: &mut IoStats) {
+    let (Some(tap), Some(packet)) = (tap, media_packet(t)) else {
+        return;
+    };
+    let tapped = TappedPacket {
+        from: t.leg.other(),
+        packet,
+    };
+    if tap.try_send(tapped).is_err() {
+        overflow(io, "tap");
+    }
+}
+
+/// `t` to an endpoint call's in-process side: its RTP sink or its queue; a full or gone
+/// reader drops it (counted, logged). Both shells.
+pub(crate) fn deliver_in_process(endpoint: Option<&EndpointSide>, t: &Transmit, io: &mut IoStats) {
+    let delivered = match (endpoint, media_packet(t)) {
+        (Some(side), Some(packet)) => side.link.push_to_app(packet),
+        _ => false,
+    };
+    if !delivered {
+        overflow(io, "endpoint");
+    }
+}
+
+fn overflow(io: &mut IoStats, what: &'static str) {
+    io.endpoint_overflow += 1;
+    if io.endpoint_overflow.is_power_of_two() {
+        tracing::warn!(
+            what,
+            count = io.endpoint_overflow,
+            "in-process reader full or gone, packet dropped"
+        );
+    }
+}
+
 pub(crate) fn media_packet(t: &Transmit) -> Option<MediaPacket> {
     match t.kind {
         PacketKind::Rtp => RtpPacket::parse(t.payload.clone())

@@ -24,7 +24,7 @@ use super::bufs::{self, BufRing};
 use super::sockaddr::{sockaddr_storage, socket_addr_from_name};
 use super::{CallWaker, NewCall, Request, RingOptions, Shared};
 use crate::relay::driver::{
-    emit_event, flush_relay_events, media_packet, snapshot, Command, EndpointSide,
+    deliver_in_process, emit_event, flush_relay_events, offer_tap, snapshot, Command, EndpointSide,
     MIN_STATS_INTERVAL,
 };
 use crate::relay::endpoint::TappedPacket;
@@ -615,38 +615,10 @@ impl Worker {
         let Some(call) = self.calls[index].as_mut() else {
             return;
         };
-        if let Some(tap) = &call.tap {
-            if let Some(packet) = media_packet(&t) {
-                let tapped = TappedPacket {
-                    from: t.leg.other(),
-                    packet,
-                };
-                if tap.try_send(tapped).is_err() {
-                    call.io.endpoint_overflow += 1;
-                    if call.io.endpoint_overflow.is_power_of_two() {
-                        tracing::warn!(
-                            count = call.io.endpoint_overflow,
-                            "relay tap reader full or gone, copy dropped"
-                        );
-                    }
-                }
-            }
-        }
+        offer_tap(call.tap.as_ref(), &t, &mut call.io);
         let Some(pair) = &call.legs[t.leg.index()] else {
             // The in-process side of an endpoint call: its sink or its queue.
-            let delivered = match (&call.endpoint, media_packet(&t)) {
-                (Some(side), Some(packet)) => side.link.push_to_app(packet),
-                _ => false,
-            };
-            if !delivered {
-                call.io.endpoint_overflow += 1;
-                if call.io.endpoint_overflow.is_power_of_two() {
-                    tracing::warn!(
-                        count = call.io.endpoint_overflow,
-                        "in-process reader full or gone, packet dropped"
-                    );
-                }
-            }
+            deliver_in_process(call.endpoint.as_ref(), &t, &mut call.io);
             return;
         };
         let socket = t.leg.index() * 2 + usize::from(t.local_port != pair.local.rtp.port());
