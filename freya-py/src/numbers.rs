@@ -2,17 +2,17 @@
 //! [`freya::campaign::validate_numbers`] (ITU-T E.164 normalisation, SIP URIs kept as given).
 //!
 //! Only the shape changes here: the Rust `NumberRules` becomes keyword arguments, and each
-//! refused entry's [`NumberError`] is handed over as its message (`str()` of the Rust error),
-//! its `kind` and, in `reason`, the error exactly as serde serializes it (the same JSON as in
-//! Rust and Node).
+//! refused entry is [`RejectedNumber`](freya::campaign::RejectedNumber) as its serde form
+//! gives it (`line`, `value`, `kind`, `message`, `reason`: the same JSON as the control API
+//! and Node).
 
-use freya::campaign::{self, NumberError, NumberRules};
+use freya::campaign::{self, NumberRules};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
-/// Python's `json.loads`, looked up once: turns a reason's serde JSON into a `dict`.
+/// Python's `json.loads`, looked up once: turns an entry's serde JSON into a `dict`.
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Checks a campaign's phone list before dialing: each entry normalised to E.164
@@ -42,24 +42,13 @@ pub fn validate_numbers<'py>(
     let checked = campaign::validate_numbers(&numbers, &rules);
     let loads = JSON_LOADS.import(py, "json", "loads")?;
     let rejected = PyList::empty(py);
-    for r in checked.rejected {
-        let reason = loads.call1((reason_json(&r.reason)?,))?;
-        let entry = PyDict::new(py);
-        entry.set_item("line", r.line)?;
-        entry.set_item("value", r.value)?;
-        entry.set_item("kind", reason.get_item("kind")?)?;
-        entry.set_item("message", r.reason.to_string())?;
-        entry.set_item("reason", reason)?;
-        rejected.append(entry)?;
+    for r in &checked.rejected {
+        let json = serde_json::to_string(r)
+            .map_err(|e| PyRuntimeError::new_err(format!("serializing {r:?}: {e}")))?;
+        rejected.append(loads.call1((json,))?)?;
     }
     let out = PyDict::new(py);
     out.set_item("valid", checked.valid)?;
     out.set_item("rejected", rejected)?;
     Ok(out)
-}
-
-/// `reason` serialized by its own serde implementation (`{"kind": ..., ...fields}`).
-fn reason_json(reason: &NumberError) -> PyResult<String> {
-    serde_json::to_string(reason)
-        .map_err(|e| PyRuntimeError::new_err(format!("serializing {reason:?}: {e}")))
 }
