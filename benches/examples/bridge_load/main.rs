@@ -1,7 +1,8 @@
 //! Bridge load: RTP-in → WebSocket-out latency and memory per bridged call for freya-media's
 //! WebSocket bridge (media issue, point 11). Goals: p99 < 1 ms; < 50 KB per bridged call.
 //!
-//! `bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] [--rtp-in [--ring]] [--tick-us US]`
+//! `bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] [--rtp-in [--ring] [--no-drain]]
+//! [--tick-us US]`
 //! (defaults 1000, 20; `--help` prints this usage) starts a
 //! sink in a child process (this same binary, `bridge_load sink ADDR WARMUP_FRAMES
 //! [--tokio-sink]`): a minimal Twilio-Media-Streams agent that reads every message and, for
@@ -59,6 +60,10 @@
 //! `--ring` (with `--rtp-in`): the relay endpoints run on freya-media's io_uring relay
 //! thread (`RingRelays::spawn_endpoint`). The stack does not do this for agent calls
 //! (`relay_io` is for B2BUA calls): measured here, it gained nothing (BENCHMARKS.md).
+//!
+//! `--no-drain` (with `--rtp-in`): the feeder does not read the caller-bound RTP coming back
+//! (its sockets' receive buffers at the minimum, the kernel drops the rest), as the carrier's
+//! side of a deployment costs this box nothing; `rtp_returned_to_feeder` is then 0.
 //!
 //! `--tick-us US` (dividing 20,000): the feeder runs on a thread of its own and wakes every
 //! `US` µs (absolute `clock_nanosleep`), sending the frames of the legs due in that slot, so
@@ -161,7 +166,7 @@ fn unstamp(codes: &[u8]) -> Option<(u32, u32, u64)> {
 }
 
 const USAGE: &str = "usage: bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] \
-[--rtp-in [--ring]] [--tick-us US]   (defaults 1000 legs, 20 s; see the header of \
+[--rtp-in [--ring] [--no-drain]] [--tick-us US]   (defaults 1000 legs, 20 s; see the header of \
 benches/examples/bridge_load/main.rs)\n       bridge_load encode|decode [FRAMES]";
 
 /// The run's options: positional arguments and the `--` flags, which may come anywhere.
@@ -171,6 +176,7 @@ struct Args {
     tokio_sink: bool,
     rtp_in: bool,
     ring: bool,
+    no_drain: bool,
     tick_us: Option<u64>,
 }
 
@@ -182,6 +188,7 @@ impl Args {
             tokio_sink: false,
             rtp_in: false,
             ring: false,
+            no_drain: false,
             tick_us: None,
         };
         let mut argv = std::env::args().skip(1);
@@ -201,6 +208,7 @@ impl Args {
                 "--tokio-sink" => a.tokio_sink = true,
                 "--rtp-in" => a.rtp_in = true,
                 "--ring" => a.ring = true,
+                "--no-drain" => a.no_drain = true,
                 f if f.starts_with("--") => {
                     return Err(format!(
                         "unknown flag {f} (--drain-tasks, --tokio-sink, --rtp-in, --ring, --tick-us US)"
@@ -209,8 +217,8 @@ impl Args {
                 _ => a.pos.push(arg),
             }
         }
-        if a.ring && !a.rtp_in {
-            return Err("--ring is a way to relay --rtp-in: give both".into());
+        if (a.ring || a.no_drain) && !a.rtp_in {
+            return Err("--ring and --no-drain are ways to run --rtp-in: give it too".into());
         }
         if a.rtp_in && a.drain_tasks {
             return Err(
@@ -265,6 +273,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.tokio_sink,
         args.rtp_in,
         args.ring,
+        args.no_drain,
         args.tick_us,
     ))
 }
@@ -673,6 +682,7 @@ async fn load(
     tokio_sink: bool,
     rtp_in: bool,
     ring: bool,
+    no_drain: bool,
     tick_us: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(ulaw_encode(ulaw_decode(0x2A)), 0x2A);
@@ -716,7 +726,7 @@ async fn load(
     };
     eprintln!("bridge_load: N={n} feed={secs}s caller audio by {input}, caller frames by {take}, {sink_kind} sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
     let feeder = if rtp_in {
-        Some(rtp_in::Feeder::start()?)
+        Some(rtp_in::Feeder::start(!no_drain)?)
     } else {
         None
     };
@@ -879,7 +889,7 @@ async fn load(
     println!(
         "{}",
         serde_json::json!({
-            "legs": n, "caller_audio_by": input, "feed_tick_us": tick_us.unwrap_or(1000), "caller_frames_by": take, "sink_kind": sink_kind,
+            "legs": n, "caller_audio_by": input, "feeder_drains_rtp": rtp_in && !no_drain, "feed_tick_us": tick_us.unwrap_or(1000), "caller_frames_by": take, "sink_kind": sink_kind,
             "relay_packets_in": relay_in, "relay_dropped": relay_dropped,
             "relay_io_errors": relay_io_errors, "rtp_returned_to_feeder": rtp_returned,
             "feed_s": (feed_s * 100.0).round() / 100.0, "connect_s": (connect_s * 100.0).round() / 100.0,

@@ -41,22 +41,30 @@ pub struct Feeder {
 
 impl Feeder {
     /// Binds the sockets on loopback and starts a task per socket reading what the legs
-    /// send back (the caller-bound frames as RTP), counted and discarded.
-    pub fn start() -> std::io::Result<Feeder> {
+    /// send back (the caller-bound frames as RTP), counted and discarded. `drain` false
+    /// (`--no-drain`): nobody reads them; each socket's receive buffer is shrunk to its
+    /// minimum, so once full the kernel drops what comes (counted nowhere): the carrier's
+    /// side, which runs on another host in a deployment, then takes no reads and no
+    /// wake-ups of this box, as the agent side's epoll sink takes as little as it can.
+    pub fn start(drain: bool) -> std::io::Result<Feeder> {
         let mut sockets = Vec::new();
         let mut returned = Vec::new();
         for _ in 0..SOCKETS {
             let s = StdUdpSocket::bind("127.0.0.1:0")?;
             s.set_nonblocking(true)?;
-            let reader = tokio::net::UdpSocket::from_std(s.try_clone()?)?;
             let count = Arc::new(AtomicU64::new(0));
-            let c = count.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                while reader.recv_from(&mut buf).await.is_ok() {
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
-            });
+            if drain {
+                let reader = tokio::net::UdpSocket::from_std(s.try_clone()?)?;
+                let c = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    while reader.recv_from(&mut buf).await.is_ok() {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            } else {
+                shrink_receive_buffer(&s)?;
+            }
             sockets.push(s);
             returned.push(count);
         }
@@ -72,6 +80,26 @@ impl Feeder {
     pub fn send(&self, i: usize, packet: &[u8], to: SocketAddr) -> bool {
         self.sockets[i % SOCKETS].send_to(packet, to).is_ok()
     }
+}
+
+/// `SO_RCVBUF` to the kernel's minimum (it doubles and clamps what is asked).
+fn shrink_receive_buffer(s: &StdUdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option value that lives across the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// One leg's RTP side: the relay endpoint the feeder sends to.
