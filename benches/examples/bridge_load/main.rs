@@ -266,16 +266,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(load(
-        n,
-        secs,
-        args.drain_tasks,
-        args.tokio_sink,
-        args.rtp_in,
-        args.ring,
-        args.no_drain,
-        args.tick_us,
-    ))
+    rt.block_on(load(n, secs, &args))
 }
 
 /// ns per message of decoding a 20 ms Twilio `media` message, both directions, with the
@@ -675,16 +666,15 @@ impl Feed {
     }
 }
 
-async fn load(
-    n: u32,
-    secs: u64,
-    drain_tasks: bool,
-    tokio_sink: bool,
-    rtp_in: bool,
-    ring: bool,
-    no_drain: bool,
-    tick_us: Option<u64>,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (drain_tasks, tokio_sink, rtp_in, ring, no_drain, tick_us) = (
+        args.drain_tasks,
+        args.tokio_sink,
+        args.rtp_in,
+        args.ring,
+        args.no_drain,
+        args.tick_us,
+    );
     assert_eq!(ulaw_encode(ulaw_decode(0x2A)), 0x2A);
     let exe = std::env::current_exe()?;
     let warmup_frames = (WARMUP_S * 50) as u32;
