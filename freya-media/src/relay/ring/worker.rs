@@ -59,8 +59,11 @@ fn untag(data: u64) -> (u64, usize, u32, usize) {
     )
 }
 
-/// A datagram in flight. Boxed: the kernel reads `dest` through a pointer.
+/// A send's room, reused from datagram to datagram. Boxed: the kernel reads `dest` through a
+/// pointer while the send is in flight, so a slot must not move when `sends` grows.
 struct SendSlot {
+    /// A send is in flight from this slot (cleared by its completion).
+    busy: bool,
     payload: Bytes,
     dest: libc::sockaddr_storage,
     dest_len: libc::socklen_t,
@@ -167,16 +170,12 @@ pub(super) struct Worker {
     gens: Vec<u32>,
     free_calls: Vec<usize>,
     ids: HashMap<u64, usize>,
-    sends: Vec<Option<Box<SendSlot>>>,
-    free_sends: Vec<usize>,
-    /// Send slots whose datagram is done, kept for the next ones (no allocation per send).
-    /// Boxed as in `sends`, which they move back into: the kernel reads `dest` through a
-    /// pointer, so a slot's address must not change while its send is in flight.
+    /// Every send slot made so far (no allocation per datagram once warm); see [`SendSlot`]
+    /// for why each is boxed.
     #[allow(clippy::vec_box)]
-    spare_sends: Vec<Box<SendSlot>>,
-    /// Receives ended because the buffer ring was empty (re-armed, nothing lost).
-    dry: u64,
-    in_flight: usize,
+    sends: Vec<Box<SendSlot>>,
+    /// The slots not in flight.
+    free_sends: Vec<usize>,
     /// Entries for the next `io_uring_enter`.
     pending: Vec<squeue::Entry>,
     /// Calls whose receives have all completed: closed right after the next submit (their
@@ -225,9 +224,7 @@ impl Worker {
             ids: HashMap::new(),
             sends: Vec::new(),
             free_sends: Vec::new(),
-            spare_sends: Vec::new(),
-            dry: 0,
-            in_flight: 0,
+
             pending: Vec::new(),
             finalize: Vec::new(),
             timers: BinaryHeap::new(),
@@ -249,7 +246,7 @@ impl Worker {
             for index in std::mem::take(&mut self.finalize) {
                 self.close_call(index);
             }
-            if self.shutdown && self.calls.iter().all(Option::is_none) && self.in_flight == 0 {
+            if self.shutdown && self.calls.iter().all(Option::is_none) && self.in_flight() == 0 {
                 break;
             }
             // Wakers write the eventfd only while this is set; set before the last look at
@@ -320,7 +317,7 @@ impl Worker {
     /// a path that only a broken ring takes). The wake read is always armed.
     fn end(&mut self) {
         std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new([0; 8])));
-        if self.in_flight > 0 {
+        if self.in_flight() > 0 {
             std::mem::forget(std::mem::take(&mut self.sends));
         }
         if self.calls.iter().flatten().any(|c| c.armed() > 0) {
@@ -541,11 +538,10 @@ impl Worker {
         if result == -libc::ENOBUFS {
             // The buffer ring ran dry: the datagram waits in its socket; re-armed below,
             // and this turn gives buffers back before the re-armed receive is submitted.
-            self.dry += 1;
-            self.shared.buffer_waits.store(self.dry, Ordering::Relaxed);
-            if self.dry.is_power_of_two() {
+            let count = self.shared.buffer_waits.fetch_add(1, Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
                 tracing::debug!(
-                    count = self.dry,
+                    count,
                     "relay ring: receive buffers ran out, receive re-armed"
                 );
             }
@@ -627,27 +623,24 @@ impl Worker {
         };
         let (dest, dest_len) = sockaddr_storage(t.destination);
         let fields = SendSlot {
+            busy: true,
             payload: t.payload,
             dest,
             dest_len,
             call: index,
             gen: call.gen,
         };
-        let slot = match self.spare_sends.pop() {
-            Some(mut slot) => {
-                *slot = fields;
-                slot
-            }
-            None => Box::new(fields),
-        };
         let at = match self.free_sends.pop() {
-            Some(at) => at,
+            Some(at) => {
+                *self.sends[at] = fields;
+                at
+            }
             None => {
-                self.sends.push(None);
+                self.sends.push(Box::new(fields));
                 self.sends.len() - 1
             }
         };
-        let slot = self.sends[at].insert(slot);
+        let slot = &self.sends[at];
         let (buf, len) = (slot.payload.as_ptr(), slot.payload.len() as u32);
         let dest: *const libc::sockaddr = (&slot.dest as *const libc::sockaddr_storage).cast();
         let entry = match target {
@@ -661,19 +654,22 @@ impl Worker {
                 .build(),
         }
         .user_data(tag(SEND, at, 0, 0));
-        self.in_flight += 1;
         self.pending.push(entry);
     }
 
+    /// Sends submitted and not yet completed.
+    fn in_flight(&self) -> usize {
+        self.sends.len() - self.free_sends.len()
+    }
+
     fn on_sent(&mut self, at: usize, result: i32) {
-        let Some(mut slot) = self.sends.get_mut(at).and_then(Option::take) else {
+        let Some(slot) = self.sends.get_mut(at).filter(|slot| slot.busy) else {
             return;
         };
-        self.free_sends.push(at);
-        self.in_flight = self.in_flight.saturating_sub(1);
+        slot.busy = false;
+        slot.payload = Bytes::new(); // the datagram's buffer goes back now, not at reuse
         let (owner, gen) = (slot.call, slot.gen);
-        slot.payload = Bytes::new();
-        self.spare_sends.push(slot);
+        self.free_sends.push(at);
         if result >= 0 {
             return;
         }
