@@ -27,7 +27,7 @@ mod relay_ring_small {
     /// re-armed; every packet still reaches the far end, byte for byte and in order.
     #[tokio::test]
     async fn a_burst_larger_than_the_buffers_arrives_whole_and_in_order() {
-        let pool = pool(42_100, 2);
+        let pool = pool(22_100, 2);
         let (a, a_addr) = peer().await;
         let (b, b_addr) = peer().await;
         let (relay, _events) = spawn_relay(

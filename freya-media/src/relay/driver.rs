@@ -509,7 +509,7 @@ mod tests {
     /// interval, and silent leg B still times out once, on time.
     #[tokio::test]
     async fn stats_and_timeout_fire_while_rtp_moves_the_deadline() {
-        let pool = SharedPortPool::new(PortPool::new(42_900..=42_903).unwrap());
+        let pool = SharedPortPool::new(PortPool::new(22_900..=22_903).unwrap());
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let config = ShellConfig {

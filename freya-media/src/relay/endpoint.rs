@@ -150,7 +150,7 @@ where
 /// use freya_media::rtp::RtpHeader;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let pool = SharedPortPool::new(PortPool::new(41_200..=41_299)?);
+/// let pool = SharedPortPool::new(PortPool::new(21_200..=21_299)?);
 /// let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
 /// let (relay, mut endpoint, _events) = spawn_endpoint(&pool, config, LegSetup::default())?;
 /// let sender = endpoint.sender();
@@ -214,7 +214,7 @@ impl MediaEndpoint {
 /// use freya_media::relay::{spawn_endpoint, LegSetup, PortPool, ShellConfig, SharedPortPool};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let pool = SharedPortPool::new(PortPool::new(41_300..=41_399)?);
+/// let pool = SharedPortPool::new(PortPool::new(21_300..=21_399)?);
 /// let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
 /// let (relay, endpoint, _events) = spawn_endpoint(&pool, config, LegSetup::default())?;
 /// let (mut from_peer, _to_peer) = endpoint.split();

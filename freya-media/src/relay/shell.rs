@@ -472,7 +472,7 @@ pub(crate) fn bind_endpoint<S>(
 /// use freya_media::relay::{spawn_relay, LegId, LegSetup, PortPool, ShellConfig, SharedPortPool};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let pool = SharedPortPool::new(PortPool::new(41_000..=41_099)?);
+/// let pool = SharedPortPool::new(PortPool::new(21_000..=21_099)?);
 /// let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
 /// // Before either SDP is known: allocate, put the ports in our SDP, update_remote later.
 /// let (relay, _events) = spawn_relay(&pool, config, LegSetup::default(), LegSetup::default())?;
@@ -512,7 +512,7 @@ pub fn spawn_relay(
 /// use freya_media::relay::{spawn_endpoint, LegId, LegSetup, PortPool, ShellConfig, SharedPortPool};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let pool = SharedPortPool::new(PortPool::new(41_100..=41_199)?);
+/// let pool = SharedPortPool::new(PortPool::new(21_100..=21_199)?);
 /// let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
 /// let (relay, endpoint, _events) = spawn_endpoint(&pool, config, LegSetup::default())?;
 /// assert!(relay.local(LegId::A).is_some());

@@ -35,7 +35,9 @@
         }
     }
 
-    /// A pool of `pairs` pairs from `first` (each test its own range: tests run in parallel).
+    /// A pool of `pairs` pairs from `first` (each test its own range: tests run in parallel),
+    /// below the kernel's ephemeral ports (32768–60999 on Linux), which the tests' own peers
+    /// bind (`127.0.0.1:0`) and could otherwise take from a pool.
     fn pool(first: u16, pairs: u16) -> SharedPortPool {
         SharedPortPool::new(PortPool::new(first..=first + 2 * pairs - 1).unwrap())
     }
@@ -193,7 +195,7 @@
 
     #[tokio::test]
     async fn tone_both_ways_and_a_bleed_attempt_is_dropped() {
-        let pool = pool(42_000, 4);
+        let pool = pool(22_000, 4);
         let (a, a_addr) = peer().await;
         let (b, b_addr) = peer().await;
         let (c, c_addr) = peer().await;
@@ -265,7 +267,7 @@
 
     #[tokio::test]
     async fn unsignaled_peer_is_latched_after_five_packets_and_answered_there() {
-        let pool = pool(42_010, 2);
+        let pool = pool(22_010, 2);
         let (a, a_addr) = peer().await;
         let (b, b_addr) = peer().await;
         // A's SDP not known yet (or its NAT rewrote it): latch on 5 packets in sequence.
@@ -298,7 +300,7 @@
 
     #[tokio::test]
     async fn hold_stops_sending_without_tearing_down() {
-        let pool = pool(42_020, 2);
+        let pool = pool(22_020, 2);
         let (a, a_addr) = peer().await;
         let (b, b_addr) = peer().await;
         let (relay, _events) = spawn_relay(
@@ -348,7 +350,7 @@
 
     #[tokio::test]
     async fn rtp_timeout_is_reported_after_the_configured_silence() {
-        let pool = pool(42_030, 2);
+        let pool = pool(22_030, 2);
         let (a, a_addr) = peer().await;
         let (_b, b_addr) = peer().await;
         let timeout = Duration::from_millis(300);
@@ -397,10 +399,10 @@
 
     #[tokio::test]
     async fn a_pair_marked_bad_is_tried_again_once_the_pool_runs_out() {
-        let pool = pool(42_060, 2);
+        let pool = pool(22_060, 2);
         // Another process holds the first pair: with one good pair left, a relay (two
         // pairs) cannot start; the retry of the bad pair inside the call fails too.
-        let squatter = std::net::UdpSocket::bind("127.0.0.1:42060").unwrap();
+        let squatter = std::net::UdpSocket::bind("127.0.0.1:22060").unwrap();
         let err =
             spawn_relay(&pool, config(), LegSetup::default(), LegSetup::default()).unwrap_err();
         assert!(
@@ -417,23 +419,23 @@
             relay.local(LegId::B).unwrap().rtp.port(),
         ];
         ports.sort_unstable();
-        assert_eq!(ports, [42_060, 42_062]);
+        assert_eq!(ports, [22_060, 22_062]);
         assert!(pool.stats().restored_bad >= 1);
         within("close", relay.close()).await.unwrap();
     }
 
     #[tokio::test]
     async fn ports_are_released_on_close_and_on_drop_never_while_open() {
-        let pool = pool(42_040, 3);
+        let pool = pool(22_040, 3);
         // Another socket holds the first pair's RTP port: that pair is skipped and marked bad.
-        let squatter = std::net::UdpSocket::bind("127.0.0.1:42040").unwrap();
+        let squatter = std::net::UdpSocket::bind("127.0.0.1:22040").unwrap();
         let (relay, _e) =
             spawn_relay(&pool, config(), LegSetup::default(), LegSetup::default()).unwrap();
         let ports = [
             relay.local(LegId::A).unwrap().rtp.port(),
             relay.local(LegId::B).unwrap().rtp.port(),
         ];
-        assert_eq!(ports, [42_042, 42_044]);
+        assert_eq!(ports, [22_042, 22_044]);
         assert_eq!((pool.in_use(), pool.stats().marked_bad), (2, 1));
         // Exhausted: a typed error, nothing leaked.
         let err =
@@ -451,12 +453,12 @@
         );
         assert_eq!(pool.in_use(), 2);
         // The ports are live: binding them fails.
-        assert!(std::net::UdpSocket::bind("127.0.0.1:42042").is_err());
+        assert!(std::net::UdpSocket::bind("127.0.0.1:22042").is_err());
 
         within("close", relay.close()).await.unwrap();
         assert_eq!(pool.in_use(), 0);
         // Closed for real: the ports can be bound again (then given back).
-        for port in [42_042u16, 42_043, 42_044, 42_045] {
+        for port in [22_042u16, 22_043, 22_044, 22_045] {
             drop(std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap());
         }
         drop(squatter);
@@ -482,7 +484,7 @@
 
     #[tokio::test]
     async fn endpoint_echo_terminates_the_leg_in_process() {
-        let pool = pool(42_050, 2);
+        let pool = pool(22_050, 2);
         let (a, a_addr) = peer().await;
         let (c, _) = peer().await;
         let (relay, mut endpoint, _events) =
@@ -552,7 +554,7 @@
 
     #[tokio::test]
     async fn tap_sees_every_forwarded_packet_and_rtcp_goes_port_to_port() {
-        let pool = pool(42_060, 2);
+        let pool = pool(22_070, 2);
         let (a, a_addr) = peer().await;
         let (b, b_addr) = peer().await;
         let (b_rtcp, b_rtcp_addr) = peer().await;
@@ -599,7 +601,7 @@
     #[tokio::test]
     async fn an_rtp_sink_takes_the_audio_and_leaves_the_rest_queued() {
         use std::sync::{Arc, Mutex};
-        let pool = pool(42_080, 2);
+        let pool = pool(22_080, 2);
         let (a, a_addr) = peer().await;
         let (relay, mut endpoint, _events) =
             spawn_endpoint(&pool, config(), LegSetup::new(RemoteMedia::new(a_addr))).unwrap();

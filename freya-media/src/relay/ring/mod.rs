@@ -31,7 +31,7 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let ring = RingRelays::start()?;
-//! let pool = SharedPortPool::new(PortPool::new(41_400..=41_499)?);
+//! let pool = SharedPortPool::new(PortPool::new(21_400..=21_499)?);
 //! let config = ShellConfig { bind_ip: "127.0.0.1".parse()?, ..ShellConfig::default() };
 //! let (relay, _events) = ring.spawn_relay(&pool, config, LegSetup::default(), LegSetup::default())?;
 //! assert!(relay.local(LegId::B).is_some());
