@@ -506,19 +506,16 @@ impl Runner {
         {
             let mut info = lock(&self.info);
             let r = &mut info.numbers[index];
-            match outcome {
-                Outcome::Answered => {
-                    r.outcome = Some("answered".into());
-                    r.sip_code = Some(200);
-                }
-                Outcome::Failed {
-                    sip_code,
-                    q850_cause,
-                } => {
-                    r.outcome = Some("failed".into());
-                    r.sip_code = Some(sip_code);
-                    r.q850_cause = q850_cause;
-                }
+            // An answered number was marked when the answer came (`on_event`): a call counts
+            // as answered only once that event was seen.
+            if let Outcome::Failed {
+                sip_code,
+                q850_cause,
+            } = outcome
+            {
+                r.outcome = Some("failed".into());
+                r.sip_code = Some(sip_code);
+                r.q850_cause = q850_cause;
             }
         }
         self.pacer.handle_ended(Instant::now(), index, outcome);
