@@ -1,7 +1,7 @@
 //! The default sink: one thread, one epoll loop, WebSocket frames parsed by hand. It stands
 //! for an agent on another host, so it should take as little of this box's CPU as it can.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
@@ -130,15 +130,77 @@ struct Conn {
     /// A text message arriving in fragments (§5.4).
     fragments: Option<Vec<u8>>,
     last_seq: Option<u32>,
+    /// The kernel's receive time (ns, `CLOCK_REALTIME`) of the last read's newest bytes.
+    wire: Option<u64>,
+}
+
+/// Asks the kernel to stamp what arrives on `socket` (`SO_TIMESTAMPNS`, software, at the
+/// loopback's receive: the moment the sender's write reached this socket). Set on the
+/// listener, so that every accepted connection inherits it before its first byte.
+fn stamp_arrivals(socket: &impl AsRawFd) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option value that lives across the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One `recvmsg` into `buf`: the bytes read and, when the socket stamps arrivals, the
+/// kernel's receive time of the newest of them (TCP gives the last segment's stamp, so
+/// for older bytes in the same read it is late: the latency it gives is an upper bound).
+fn read_stamped(tcp: &TcpStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16]; // 128 bytes, aligned for cmsghdr
+                                  // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov` (into `buf`) and `control`, both live and writable.
+    let n = unsafe { libc::recvmsg(tcp.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut wire = None;
+    // SAFETY: the CMSG_* walk stays within `msg.msg_control`/`msg_controllen`, which the
+    // kernel filled; SCM_TIMESTAMPNS carries one timespec.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                wire = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, wire))
 }
 
 impl Conn {
     /// One read (at most `buf.len()` bytes) and everything it completes; false when
     /// the connection is over.
     fn readable(&mut self, buf: &mut [u8], tally: &mut Tally, warmup: u32) -> bool {
-        let n = match self.tcp.read(buf) {
-            Ok(0) => return false,
-            Ok(n) => n,
+        let n = match read_stamped(&self.tcp, buf) {
+            Ok((0, _)) => return false,
+            Ok((n, wire)) => {
+                self.wire = wire;
+                n
+            }
             Err(e) => return matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
         };
         if matches!(self.phase, Phase::Head(_)) {
@@ -250,7 +312,7 @@ impl Conn {
     fn text(&mut self, payload: &[u8], tally: &mut Tally, warmup: u32) {
         let arrived = now_ns();
         match std::str::from_utf8(payload) {
-            Ok(t) => tally.text(t, arrived, &mut self.last_seq, warmup),
+            Ok(t) => tally.text(t, arrived, self.wire, &mut self.last_seq, warmup),
             Err(_) => tally.other += 1,
         }
     }
@@ -258,9 +320,28 @@ impl Conn {
 
 /// Accepts on `addr` until every WebSocket that opened has closed, then prints the
 /// summary.
-pub fn run(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// `nap`: after each round of reads, the sink sleeps that long before it looks again
+/// (`--sink-nap-us`): an agent host's wake-ups are its own, and a sink asleep is not woken by
+/// each segment the bridge sends (no wake-up in the bridge's send path). The kernel's stamps
+/// (`wire_*`, `tap_*`) do not depend on when the sink reads; its own clock (`p*_us`) then
+/// includes the nap.
+pub fn run(
+    addr: SocketAddr,
+    warmup: u32,
+    tap: bool,
+    nap: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr)?;
+    let tap = match tap {
+        true => Some(super::tap::Tap::start(
+            listener.local_addr()?.port(),
+            warmup,
+        )?),
+        false => None,
+    };
     listener.set_nonblocking(true)?;
+    stamp_arrivals(&listener)?;
     let rss_start = rss_kb();
     println!("ready {}", listener.local_addr()?);
     let epoll = Epoll::new()?;
@@ -272,6 +353,9 @@ pub fn run(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::Erro
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
     let mut last_event = Instant::now();
     while opened == 0 || open > 0 {
+        if !nap.is_zero() {
+            std::thread::sleep(nap);
+        }
         let n = epoll.wait(&mut events, 1000);
         if n == 0 {
             if last_event.elapsed() > IDLE {
@@ -304,6 +388,7 @@ pub fn run(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::Erro
                                 pending: Vec::new(),
                                 fragments: None,
                                 last_seq: None,
+                                wire: None,
                             });
                         }
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -332,7 +417,8 @@ pub fn run(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::Erro
             }
         }
     }
-    tally.report("epoll", opened, Some(READ), rss_start);
+    let tap = tap.map(super::tap::Tap::finish).transpose()?;
+    tally.report("epoll", opened, Some(READ), rss_start, tap);
     Ok(())
 }
 
@@ -341,6 +427,7 @@ mod tests {
     use super::super::{stamp, ulaw_encode, FRAME};
     use super::*;
     use base64::Engine as _;
+    use std::io::Read;
 
     /// A client frame (masked, §5.3) with the 7-, 16- or 64-bit length its size needs.
     fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
@@ -376,6 +463,7 @@ mod tests {
     fn frames_split_anywhere_are_parsed_and_close_is_answered() {
         for step in [1, 3, 7, 200, 64 * 1024] {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            stamp_arrivals(&listener).unwrap();
             let addr = listener.local_addr().unwrap();
             let (m0, m1) = (media(0), media(1));
             let mut bytes = b"GET /media HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
@@ -404,6 +492,7 @@ mod tests {
                 pending: Vec::new(),
                 fragments: None,
                 last_seq: None,
+                wire: None,
             };
             let (mut tally, mut buf) = (Tally::default(), vec![0u8; step]);
             let mut reads = 0;
@@ -425,6 +514,14 @@ mod tests {
             let (media, other) = (tally.media, tally.other);
             assert_eq!((media, other, tally.unstamped), (2, 1, 0), "step {step}");
             assert_eq!((tally.lat_us.len(), tally.bad_order), (2, 0), "step {step}");
+            // Every read is stamped by the kernel, no later than the sink's own clock.
+            assert_eq!(tally.wire_us.len(), 2, "step {step}");
+            assert!(
+                tally.wire_us.iter().zip(&tally.lat_us).all(|(w, l)| w <= l),
+                "{:?} {:?}",
+                tally.wire_us,
+                tally.lat_us
+            );
             assert!(
                 tally.lat_us.iter().all(|&us| us < 5_000_000),
                 "{:?}",

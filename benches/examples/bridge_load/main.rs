@@ -2,7 +2,7 @@
 //! WebSocket bridge (media issue, point 11). Goals: p99 < 1 ms; < 50 KB per bridged call.
 //!
 //! `bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] [--rtp-in [--ring] [--no-drain]]
-//! [--tick-us US]`
+//! [--tick-us US] [--tap] [--sink-nap-us US]`
 //! (defaults 1000, 20; `--help` prints this usage) starts a
 //! sink in a child process (this same binary, `bridge_load sink ADDR WARMUP_FRAMES
 //! [--tokio-sink]`): a minimal Twilio-Media-Streams agent that reads every message and, for
@@ -18,6 +18,15 @@
 //! `send_audio` → shell task → session encode → JSON + base64 → WebSocket write → TCP
 //! loopback → the agent's WebSocket read and message scan. Frames of the first `WARMUP`
 //! seconds (2 s) are left out.
+//!
+//! Three arrival times, three figures: `p99_us` (the sink's clock after its read, so the
+//! sink's own wake-up is in it); `wire_p99_us` (the epoll sink only: the kernel's receive
+//! stamp of the read, `SO_TIMESTAMPNS`, i.e. the bytes reaching the agent's socket; as TCP
+//! gives the newest segment's stamp for a whole read, a frame read together with a later
+//! one is stamped late: an upper bound); `tap_p99_us` (`--tap`, `tap.rs`: each segment
+//! stamped by the kernel as loopback delivers it, read from a packet ring: WebSocket out,
+//! whatever the sink does). The goal's "RTP in → WebSocket out" is the third; the second
+//! equals it while the sink keeps up (measured: within a few µs at p99).
 //!
 //! The caller-bound frames (silence, 50/s per leg) are taken as the stack takes them
 //! (`src/stack/media_sinks.rs`): by a `freya_media::bridge::FrameSink` installed with
@@ -49,7 +58,9 @@
 //! divided by the frames the bridge sent to the agent (`cpu_us_per_frame`). It includes the
 //! feeder, the frame sinks (or drain tasks) and the connects, so it is an upper bound of the
 //! bridge's own cost. `feed_cpu_pct` and `sink_feed_cpu_pct` are each process's CPU over
-//! the feed alone (`/proc/<pid>/stat` read at its start and end), in % of one core.
+//! the feed alone (`/proc/<pid>/stat` read at its start and end), in % of one core;
+//! `workers_feed_cpu_pct` is the bridge's runtime threads' alone (`tokio-rt-worker`, from
+//! `/proc/self/task`) and `feeder_thread_cpu_pct` the `--tick-us` feeder thread's.
 //!
 //! `--rtp-in`: the caller's audio arrives as RTP over UDP through a relay endpoint per leg,
 //! decoded in the relay's task and handed to the leg, and the caller-bound frames go back as
@@ -69,7 +80,8 @@
 //! `US` µs (absolute `clock_nanosleep`), sending the frames of the legs due in that slot, so
 //! the frames are spread over each 20 ms as independent callers' packets are, not sent 50 at
 //! a time on 1 ms ticks (the default, a tokio interval, kept for comparison with earlier
-//! runs).
+//! runs). With `--rtp-in`, that thread also reads the caller-bound RTP coming back, once a
+//! millisecond (until session 10 a task per feeder socket did, on the bridge's runtime).
 //!
 //! `bridge_load encode [FRAMES]` times the sans-IO part alone, with no sockets and no
 //! threads: one Twilio session's `send_audio` (160 samples) + `poll_transmit`, against the
@@ -80,6 +92,7 @@
 //! cargo build --release -p freya-benches --example bridge_load
 //! target/release/examples/bridge_load 1000 20
 //! target/release/examples/bridge_load 1000 20 --rtp-in       # RTP in, through the relay
+//! chrt -f 10 target/release/examples/bridge_load 1000 10 --rtp-in --tick-us 100 --tap
 //! target/release/examples/bridge_load 1000 20 --drain-tasks --tokio-sink   # as before
 //! target/release/examples/bridge_load encode 200000
 //! ```
@@ -166,7 +179,7 @@ fn unstamp(codes: &[u8]) -> Option<(u32, u32, u64)> {
 }
 
 const USAGE: &str = "usage: bridge_load [N] [SECONDS] [--drain-tasks] [--tokio-sink] \
-[--rtp-in [--ring] [--no-drain]] [--tick-us US]   (defaults 1000 legs, 20 s; see the header of \
+[--rtp-in [--ring] [--no-drain]] [--tick-us US] [--tap] [--sink-nap-us US]   (defaults 1000 legs, 20 s; see the header of \
 benches/examples/bridge_load/main.rs)\n       bridge_load encode|decode [FRAMES]";
 
 /// The run's options: positional arguments and the `--` flags, which may come anywhere.
@@ -178,6 +191,8 @@ struct Args {
     ring: bool,
     no_drain: bool,
     tick_us: Option<u64>,
+    tap: bool,
+    sink_nap_us: u64,
 }
 
 impl Args {
@@ -190,6 +205,8 @@ impl Args {
             ring: false,
             no_drain: false,
             tick_us: None,
+            tap: false,
+            sink_nap_us: 0,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(arg) = argv.next() {
@@ -209,9 +226,16 @@ impl Args {
                 "--rtp-in" => a.rtp_in = true,
                 "--ring" => a.ring = true,
                 "--no-drain" => a.no_drain = true,
+                "--tap" => a.tap = true,
+                "--sink-nap-us" => {
+                    let v = argv.next().ok_or("--sink-nap-us US")?;
+                    a.sink_nap_us = v
+                        .parse()
+                        .map_err(|_| format!("--sink-nap-us: not a number: {v}"))?;
+                }
                 f if f.starts_with("--") => {
                     return Err(format!(
-                        "unknown flag {f} (--drain-tasks, --tokio-sink, --rtp-in, --ring, --tick-us US)"
+                        "unknown flag {f} (--drain-tasks, --tokio-sink, --rtp-in, --ring, --no-drain, --tick-us US, --tap, --sink-nap-us US)"
                     ))
                 }
                 _ => a.pos.push(arg),
@@ -219,6 +243,11 @@ impl Args {
         }
         if (a.ring || a.no_drain) && !a.rtp_in {
             return Err("--ring and --no-drain are ways to run --rtp-in: give it too".into());
+        }
+        if (a.tap || a.sink_nap_us > 0) && a.tokio_sink {
+            return Err(
+                "--tap and --sink-nap-us are the epoll sink's: not with --tokio-sink".into(),
+            );
         }
         if a.rtp_in && a.drain_tasks {
             return Err(
@@ -249,7 +278,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let addr: SocketAddr = args.pos.get(1).ok_or("sink ADDR")?.parse()?;
             let warmup: u32 = args.pos.get(2).ok_or("sink WARMUP_FRAMES")?.parse()?;
             if !args.tokio_sink {
-                return epoll_sink::run(addr, warmup);
+                let nap = Duration::from_micros(args.sink_nap_us);
+                return epoll_sink::run(addr, warmup, args.tap, nap);
             }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -404,10 +434,37 @@ fn encode(frames: u32) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// CPU seconds (user + system) so far of this process's threads, summed by thread name
+/// (`/proc/self/task/*/stat`): the bridge's runtime workers (`tokio-rt-worker`) apart from
+/// the feeder (`feeder`), which stands for the carrier.
+fn thread_cpu_s() -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for t in tasks.flatten() {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let cpu = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        *by_name.entry(name.trim().to_owned()).or_insert(0.0) += (cpu(11) + cpu(12)) / 100.0;
+    }
+    by_name
+}
+
 /// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, fields 14 and 15, in
 /// USER_HZ = 100 ticks a second); `None` = this process. 0 when unreadable.
 fn proc_cpu_s(pid: Option<u32>) -> f64 {
-    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    proc_cpu_s_at(&pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat")))
+}
+
+/// User + system CPU seconds in a `/proc/.../stat` file (a process's or a thread's).
+fn proc_cpu_s_at(path: &str) -> f64 {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     let f: Vec<&str> = stat
         .rsplit(')')
@@ -423,6 +480,10 @@ fn proc_cpu_s(pid: Option<u32>) -> f64 {
 #[derive(Default)]
 struct Tally {
     lat_us: Vec<u32>,
+    /// Latency to the kernel's receive timestamp of the bytes at the agent's socket
+    /// (`SO_TIMESTAMPNS`, epoll sink only): the frame leaving freya onto the loopback wire,
+    /// without the sink's own wake-up and read.
+    wire_us: Vec<u32>,
     unstamped: u64,
     media: u64,
     other: u64,
@@ -432,7 +493,15 @@ struct Tally {
 impl Tally {
     /// One text message `t` that arrived at `arrived` (ns, `CLOCK_REALTIME`) on the
     /// connection whose last stamped sequence number is `last_seq`.
-    fn text(&mut self, t: &str, arrived: u64, last_seq: &mut Option<u32>, warmup: u32) {
+    /// `wire`: the kernel's receive time of the read that completed it, when known.
+    fn text(
+        &mut self,
+        t: &str,
+        arrived: u64,
+        wire: Option<u64>,
+        last_seq: &mut Option<u32>,
+        warmup: u32,
+    ) {
         // Cheap scan, not a JSON tree: the sink must not be the bottleneck at 50,000
         // messages/s. Only the payload's first 44 base64 chars (the 32-code stamp) are
         // decoded.
@@ -455,6 +524,9 @@ impl Tally {
                 if seq >= warmup {
                     self.lat_us
                         .push((arrived.saturating_sub(sent) / 1000) as u32);
+                    if let Some(w) = wire {
+                        self.wire_us.push((w.saturating_sub(sent) / 1000) as u32);
+                    }
                 }
             }
             None => self.unstamped += 1,
@@ -463,6 +535,7 @@ impl Tally {
 
     fn merge(&mut self, o: Tally) {
         self.lat_us.extend_from_slice(&o.lat_us);
+        self.wire_us.extend_from_slice(&o.wire_us);
         self.media += o.media;
         self.unstamped += o.unstamped;
         self.other += o.other;
@@ -470,23 +543,40 @@ impl Tally {
     }
 
     /// The sink's one-line JSON summary, the last thing it prints.
-    fn report(&mut self, kind: &str, opened: u64, read_buf: Option<usize>, rss_start: u64) {
+    fn report(
+        &mut self,
+        kind: &str,
+        opened: u64,
+        read_buf: Option<usize>,
+        rss_start: u64,
+        tap: Option<tap::TapTally>,
+    ) {
         self.lat_us.sort_unstable();
-        let l = &self.lat_us;
-        let pct = |p: f64| -> u32 {
+        self.wire_us.sort_unstable();
+        let mut tap = tap.unwrap_or_default();
+        tap.out_us.sort_unstable();
+        let t = &tap.out_us;
+        let pct = |l: &[u32], p: f64| -> u32 {
             if l.is_empty() {
                 return 0;
             }
             l[((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1]
         };
+        let (l, w) = (&self.lat_us, &self.wire_us);
         println!(
             "{}",
             serde_json::json!({
                 "sink_kind": kind, "sink_cpu_s_total": proc_cpu_s(None), "connections": opened,
                 "sink_read_buf": read_buf, "sink_rss_start_kb": rss_start, "sink_rss_peak_kb": status_kb("VmHWM:"), "media_messages": self.media, "measured": l.len(),
                 "unstamped_media": self.unstamped, "other_messages": self.other, "out_of_order": self.bad_order,
-                "p50_us": pct(0.50), "p90_us": pct(0.90), "p99_us": pct(0.99), "p999_us": pct(0.999),
+                "p50_us": pct(l, 0.50), "p90_us": pct(l, 0.90), "p99_us": pct(l, 0.99), "p999_us": pct(l, 0.999),
                 "max_us": l.last().copied().unwrap_or(0),
+                "wire_measured": w.len(),
+                "wire_p50_us": pct(w, 0.50), "wire_p90_us": pct(w, 0.90), "wire_p99_us": pct(w, 0.99), "wire_p999_us": pct(w, 0.999),
+                "wire_max_us": w.last().copied().unwrap_or(0),
+                "tap_measured": t.len(), "tap_segments": tap.segments, "tap_unaligned": tap.unaligned, "tap_drops": tap.drops,
+                "tap_p50_us": pct(t, 0.50), "tap_p90_us": pct(t, 0.90), "tap_p99_us": pct(t, 0.99), "tap_p999_us": pct(t, 0.999),
+                "tap_max_us": t.last().copied().unwrap_or(0),
             })
         );
     }
@@ -545,7 +635,7 @@ async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::E
                     while let Some(Ok(m)) = ws.next().await {
                         let arrived = now_ns();
                         if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
-                            local.text(t.as_str(), arrived, &mut last_seq, warmup);
+                            local.text(t.as_str(), arrived, None, &mut last_seq, warmup);
                         }
                     }
                     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -562,12 +652,13 @@ async fn sink(addr: SocketAddr, warmup: u32) -> Result<(), Box<dyn std::error::E
     done.notified().await;
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let opened = s.opened;
-    s.tally.report("tokio", opened, read_buf, rss_start);
+    s.tally.report("tokio", opened, read_buf, rss_start, None);
     Ok(())
 }
 
 mod epoll_sink;
 mod rtp_in;
+mod tap;
 
 /// The feeder: each leg's next stamped 20 ms frame, by `send_audio` or as RTP.
 struct Feed {
@@ -629,7 +720,12 @@ impl Feed {
     /// `clock_nanosleep` deadlines, so lateness does not accumulate), `20 ms / us` slots:
     /// the legs' frames spread over the 20 ms as independent callers' packets would be,
     /// instead of 1 ms bursts. Late ticks: woken more than two ticks after their time.
+    ///
+    /// With `--rtp-in`, this thread also reads the caller-bound RTP waiting on the feeder's
+    /// sockets, once a millisecond ([`rtp_in::Drain::Thread`]).
     fn spread(mut self, us: u64, secs: u64) -> (Feed, u64) {
+        let mut buf = [0u8; 2048];
+        let drain_every = (1000 / us).max(1);
         let slots = 20_000 / us;
         let mut late = 0u64;
         let mut ts = libc::timespec {
@@ -661,6 +757,9 @@ impl Feed {
                 late += 1;
             }
             self.slot(k, slots);
+            if let (0, Some(f)) = (k % drain_every, &self.feeder) {
+                f.drain_now(&mut buf);
+            }
         }
         (self, late)
     }
@@ -683,6 +782,13 @@ async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::
     sink_args.push(&warmup_arg);
     if tokio_sink {
         sink_args.push("--tokio-sink");
+    }
+    if args.tap {
+        sink_args.push("--tap");
+    }
+    let nap_arg = args.sink_nap_us.to_string();
+    if args.sink_nap_us > 0 {
+        sink_args.extend(["--sink-nap-us", &nap_arg]);
     }
     let mut child = tokio::process::Command::new(exe)
         .args(&sink_args)
@@ -716,7 +822,11 @@ async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::
     };
     eprintln!("bridge_load: N={n} feed={secs}s caller audio by {input}, caller frames by {take}, {sink_kind} sink={url} (pid {sink_pid}); RSS before {rss0} kB; load {}", load0.trim());
     let feeder = if rtp_in {
-        Some(rtp_in::Feeder::start(!no_drain)?)
+        Some(rtp_in::Feeder::start(match (no_drain, tick_us) {
+            (true, _) => rtp_in::Drain::No,
+            (false, Some(_)) => rtp_in::Drain::Thread,
+            (false, None) => rtp_in::Drain::Tasks,
+        })?)
     } else {
         None
     };
@@ -794,7 +904,11 @@ async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::
     let mut feed = Feed::new(n, senders.clone(), feeder.clone(), targets);
     let (cpu_feed0, sink_cpu_feed0) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
     let start = tokio::time::Instant::now();
-    let (feed, late_ticks) = match tick_us {
+    let workers0 = thread_cpu_s()
+        .get("tokio-rt-worker")
+        .copied()
+        .unwrap_or(0.0);
+    let (feed, late_ticks, feeder_cpu_s) = match tick_us {
         None => {
             // Tick every 1 ms; on tick k, legs with i % 20 == k % 20 get their next frame.
             let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -806,13 +920,29 @@ async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::
                 }
                 feed.slot(k, 20);
             }
-            (feed, late_ticks)
+            (feed, late_ticks, None)
         }
-        Some(us) => tokio::task::spawn_blocking(move || feed.spread(us, secs)).await?,
+        Some(us) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::Builder::new()
+                .name("feeder".into())
+                .spawn(move || {
+                    let (feed, late) = feed.spread(us, secs);
+                    // This thread's CPU, read before it ends (its /proc entry goes with it).
+                    let cpu = proc_cpu_s_at("/proc/thread-self/stat");
+                    let _ = tx.send((feed, late, Some(cpu)));
+                })?;
+            rx.await?
+        }
     };
     let (seq, send_errors) = (feed.seq, feed.send_errors);
     let feed_s = start.elapsed().as_secs_f64();
     let (cpu_s, sink_cpu_feed1) = (proc_cpu_s(None), proc_cpu_s(Some(sink_pid)));
+    let workers_feed_s = thread_cpu_s()
+        .get("tokio-rt-worker")
+        .copied()
+        .unwrap_or(0.0)
+        - workers0;
     let rss2 = rss_kb();
     let load1 = std::fs::read_to_string("/proc/loadavg")?;
     for s in senders.iter() {
@@ -879,7 +1009,7 @@ async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::
     println!(
         "{}",
         serde_json::json!({
-            "legs": n, "caller_audio_by": input, "feeder_drains_rtp": rtp_in && !no_drain, "feed_tick_us": tick_us.unwrap_or(1000), "caller_frames_by": take, "sink_kind": sink_kind,
+            "legs": n, "caller_audio_by": input, "feeder_drains_rtp": rtp_in && !no_drain, "tap": args.tap, "sink_nap_us": args.sink_nap_us, "feed_tick_us": tick_us.unwrap_or(1000), "caller_frames_by": take, "sink_kind": sink_kind,
             "relay_packets_in": relay_in, "relay_dropped": relay_dropped,
             "relay_io_errors": relay_io_errors, "rtp_returned_to_feeder": rtp_returned,
             "feed_s": (feed_s * 100.0).round() / 100.0, "connect_s": (connect_s * 100.0).round() / 100.0,
@@ -894,6 +1024,8 @@ async fn load(n: u32, secs: u64, args: &Args) -> Result<(), Box<dyn std::error::
             "cpu_us_per_frame": r1(cpu_s * 1e6 / sent.max(1) as f64),
             "feed_cpu_pct": r1((cpu_s - cpu_feed0) * 100.0 / feed_s),
             "sink_feed_cpu_pct": r1((sink_cpu_feed1 - sink_cpu_feed0) * 100.0 / feed_s),
+            "workers_feed_cpu_pct": r1(workers_feed_s * 100.0 / feed_s),
+            "feeder_thread_cpu_pct": feeder_cpu_s.map(|c| r1(c * 100.0 / feed_s)),
             "loadavg_before": load0.trim(), "loadavg_after": load1.trim(),
             "sink": serde_json::from_str::<serde_json::Value>(&summary).unwrap_or_default(),
         })

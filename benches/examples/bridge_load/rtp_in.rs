@@ -32,6 +32,14 @@ use freya_media::rtp::{RtpHeader, RtpPacket};
 pub const SOCKETS: usize = 8;
 const PCMU: u8 = 0;
 
+/// Who reads the caller-bound RTP coming back to the feeder (see [`Feeder::start`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Drain {
+    Tasks,
+    Thread,
+    No,
+}
+
 /// The feeder's side: its sockets and the tasks counting what comes back.
 pub struct Feeder {
     sockets: Vec<StdUdpSocket>,
@@ -40,20 +48,22 @@ pub struct Feeder {
 }
 
 impl Feeder {
-    /// Binds the sockets on loopback and starts a task per socket reading what the legs
-    /// send back (the caller-bound frames as RTP), counted and discarded. `drain` false
-    /// (`--no-drain`): nobody reads them; each socket's receive buffer is shrunk to its
+    /// Binds the sockets on loopback and, by `drain`, reads what the legs send back (the
+    /// caller-bound frames as RTP), counted and discarded: [`Drain::Tasks`], a task per
+    /// socket on the bridge's runtime (with the default 1 ms feed ticks); [`Drain::Thread`]
+    /// (`--tick-us`), the feeder's own thread once a millisecond ([`Feeder::drain_now`]),
+    /// off the bridge's runtime and its CPU figures, as a carrier is; [`Drain::No`] (`--no-drain`): nobody reads them; each socket's receive buffer is shrunk to its
     /// minimum, so once full the kernel drops what comes (counted nowhere): the carrier's
     /// side, which runs on another host in a deployment, then takes no reads and no
     /// wake-ups of this box, as the agent side's epoll sink takes as little as it can.
-    pub fn start(drain: bool) -> std::io::Result<Feeder> {
+    pub fn start(drain: Drain) -> std::io::Result<Feeder> {
         let mut sockets = Vec::new();
         let mut returned = Vec::new();
         for _ in 0..SOCKETS {
             let s = StdUdpSocket::bind("127.0.0.1:0")?;
             s.set_nonblocking(true)?;
             let count = Arc::new(AtomicU64::new(0));
-            if drain {
+            if drain == Drain::Tasks {
                 let reader = tokio::net::UdpSocket::from_std(s.try_clone()?)?;
                 let c = count.clone();
                 tokio::spawn(async move {
@@ -62,7 +72,7 @@ impl Feeder {
                         c.fetch_add(1, Ordering::Relaxed);
                     }
                 });
-            } else {
+            } else if drain == Drain::No {
                 shrink_receive_buffer(&s)?;
             }
             sockets.push(s);
@@ -74,6 +84,18 @@ impl Feeder {
     /// The address leg `i` signals as its peer (and receives from).
     pub fn addr(&self, i: usize) -> std::io::Result<SocketAddr> {
         self.sockets[i % SOCKETS].local_addr()
+    }
+
+    /// Reads every caller-bound packet waiting on the sockets (nonblocking), counted and
+    /// discarded ([`Drain::Thread`]).
+    pub fn drain_now(&self, buf: &mut [u8]) {
+        for (s, c) in self.sockets.iter().zip(&self.returned) {
+            let mut k = 0;
+            while s.recv_from(buf).is_ok() {
+                k += 1;
+            }
+            c.fetch_add(k, Ordering::Relaxed);
+        }
     }
 
     /// Sends leg `i`'s packet to its relay address; false when `sendto` failed.
