@@ -443,16 +443,9 @@ fn thread_cpu_s() -> std::collections::BTreeMap<String, f64> {
         return by_name;
     };
     for t in tasks.flatten() {
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
         let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        let f: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let cpu = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        *by_name.entry(name.trim().to_owned()).or_insert(0.0) += (cpu(11) + cpu(12)) / 100.0;
+        let cpu = proc_cpu_s_at(&t.path().join("stat").to_string_lossy());
+        *by_name.entry(name.trim().to_owned()).or_insert(0.0) += cpu;
     }
     by_name
 }
