@@ -138,21 +138,12 @@ struct Conn {
 /// loopback's receive: the moment the sender's write reached this socket). Set on the
 /// listener, so that every accepted connection inherits it before its first byte.
 fn stamp_arrivals(socket: &impl AsRawFd) -> std::io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket and a c_int option value that lives across the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    super::sockopt(
+        socket,
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPNS,
+        &(1 as libc::c_int),
+    )
 }
 
 /// One `recvmsg` into `buf`: the bytes read and, when the socket stamps arrivals, the

@@ -434,6 +434,29 @@ fn encode(frames: u32) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// One `setsockopt(2)` on `socket` with `value` (an option value of its exact C type).
+fn sockopt<T>(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> std::io::Result<()> {
+    // SAFETY: an open socket, and `value` a live `T` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// CPU seconds (user + system) so far of this process's threads, summed by thread name
 /// (`/proc/self/task/*/stat`): the bridge's runtime workers (`tokio-rt-worker`) apart from
 /// the feeder (`feeder`), which stands for the carrier.

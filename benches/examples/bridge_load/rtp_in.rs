@@ -106,22 +106,7 @@ impl Feeder {
 
 /// `SO_RCVBUF` to the kernel's minimum (it doubles and clamps what is asked).
 fn shrink_receive_buffer(s: &StdUdpSocket) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let size: libc::c_int = 1;
-    // SAFETY: a valid socket and a c_int option value that lives across the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    super::sockopt(s, libc::SOL_SOCKET, libc::SO_RCVBUF, &(1 as libc::c_int))
 }
 
 /// One leg's RTP side: the relay endpoint the feeder sends to.

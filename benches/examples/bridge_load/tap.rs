@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
-use super::unstamp;
+use super::{sockopt, unstamp};
 
 /// Ring geometry: 64 blocks of 1 MiB, a block handed over after at most 4 ms.
 const BLOCK_SIZE: u32 = 1 << 20;
@@ -117,19 +117,6 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a live `T` of the size passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
-}
-
 impl Ring {
     fn open(port: u16) -> io::Result<Ring> {
         let proto = (libc::ETH_P_IP as u16).to_be();
@@ -138,7 +125,7 @@ impl Ring {
         check(raw)?;
         // SAFETY: a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        setsockopt(&fd, libc::SOL_PACKET, PACKET_VERSION, &TPACKET_V3)?;
+        sockopt(&fd, libc::SOL_PACKET, PACKET_VERSION, &TPACKET_V3)?;
         // Classic BPF on the IP header (SOCK_DGRAM): IPv4 TCP with destination `port`.
         let code = [
             bpf(0x30, 0, 0, 9),               // ldb [9]          protocol
@@ -155,7 +142,7 @@ impl Ring {
             len: code.len() as u16,
             filter: code.as_ptr() as *mut libc::sock_filter,
         };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
+        sockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
         let req = TpacketReq3 {
             block_size: BLOCK_SIZE,
             block_nr: BLOCKS,
@@ -165,7 +152,7 @@ impl Ring {
             sizeof_priv: 0,
             feature_req_word: 0,
         };
-        setsockopt(&fd, libc::SOL_PACKET, PACKET_RX_RING, &req)?;
+        sockopt(&fd, libc::SOL_PACKET, PACKET_RX_RING, &req)?;
         let len = (BLOCK_SIZE * BLOCKS) as usize;
         // SAFETY: maps the ring the kernel just allocated for this socket.
         let map = unsafe {
