@@ -4,10 +4,11 @@
 //! on its socket (`wire_p99_us`) is that of the newest segment a read returns, so a sink that
 //! reads late stamps older frames late too. Here a packet socket on `lo` (`AF_PACKET`,
 //! `SOCK_DGRAM`, a classic BPF filter keeping IPv4 TCP to the sink's port) gets a copy of
-//! every segment the bridge sends to the agent, stamped by the kernel as loopback delivers it
-//! (`tpacket_rcv`, `PACKET_HOST`: loopback's outgoing copies are not handed to packet
-//! sockets), which is within the bridge's own send call unless softirqs are deferred: i.e.
-//! at "WebSocket out". The kernel writes the copies into a `TPACKET_V3` ring shared with this
+//! every segment the bridge sends to the agent, stamped by the kernel when loopback's receive
+//! path hands it to packet sockets (`tpacket_rcv`, `PACKET_HOST`: loopback's outgoing copies
+//! are not handed to packet sockets), after the per-CPU backlog queue, usually still within
+//! the bridge's own send call: "WebSocket out", some 10 µs after the socket's own receive
+//! stamp at p50 at light load (measured). The kernel writes the copies into a `TPACKET_V3` ring shared with this
 //! thread, which reads the blocks when it gets the CPU (normal priority): its own scheduling
 //! changes nothing in the figures. Each segment's WebSocket frames are parsed (RFC 6455 §5.2,
 //! unmasked, §5.3) and each `media` message's stamp read as the sink reads it; a segment that
