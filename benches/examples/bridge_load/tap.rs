@@ -8,9 +8,9 @@
 //! path hands it to packet sockets (`tpacket_rcv`, `PACKET_HOST`: loopback's outgoing copies
 //! are not handed to packet sockets), after the per-CPU backlog queue, usually still within
 //! the bridge's own send call: "WebSocket out", some 10 µs after the socket's own receive
-//! stamp at p50 at light load (measured). The kernel writes the copies into a `TPACKET_V3` ring shared with this
-//! thread, which reads the blocks when it gets the CPU (normal priority): its own scheduling
-//! changes nothing in the figures. Each segment's WebSocket frames are parsed (RFC 6455 §5.2,
+//! stamp at p50 at light load (measured). The kernel writes the copies into a `TPACKET_V3`
+//! ring shared with this thread, which reads the blocks when it gets the CPU (normal
+//! priority): its own scheduling changes nothing in the figures. Each segment's WebSocket frames are parsed (RFC 6455 §5.2,
 //! unmasked, §5.3) and each `media` message's stamp read as the sink reads it; a segment that
 //! does not start on a frame (the opening handshake, a frame split across segments) is
 //! counted (`tap_unaligned`), as are the ring's drops (`tap_drops`, `PACKET_STATISTICS`).
