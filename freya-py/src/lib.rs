@@ -5,7 +5,9 @@
 //! exception class `parse_message` raises, `freya.SipParseError` (a `ValueError`).
 //!
 //! - `parse_message`: the header-preserving SIP message parser;
-//! - `validate_numbers` (`numbers.rs`): a campaign's phone list checked before dialing.
+//! - `validate_numbers` (`numbers.rs`): a campaign's phone list checked before dialing;
+//! - `Stack` (`stack.rs`): the running SIP/RTP stack, asyncio-friendly, on the module's one
+//!   tokio runtime (its exception class `freya.StackError` is defined in `python/freya/`).
 
 use bytes::Bytes;
 use freya::sip::message::{self, ParseError};
@@ -14,7 +16,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyType};
 
+mod json;
 pub mod numbers;
+pub mod stack;
 
 /// `freya.SipParseError`, defined in `python/freya/_errors.py`; looked up once.
 static SIP_PARSE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -172,5 +176,6 @@ fn _freya(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMessage>()?;
     m.add_function(wrap_pyfunction!(parse_message, m)?)?;
     m.add_function(wrap_pyfunction!(numbers::validate_numbers, m)?)?;
+    m.add_class::<stack::PyStack>()?;
     Ok(())
 }

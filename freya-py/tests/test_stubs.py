@@ -41,11 +41,14 @@ def test_package_exports():
         "NumberList",
         "RejectedNumber",
         "SipParseError",
+        "Stack",
+        "StackError",
         "parse_message",
         "validate_numbers",
         "__version__",
     }
     assert all(hasattr(freya, name) for name in freya.__all__)
     assert issubclass(freya.SipParseError, ValueError)
+    assert issubclass(freya.StackError, Exception) and not issubclass(freya.StackError, ValueError)
     assert isinstance(freya.__version__, str) and freya.__version__
     assert STUB.with_name("py.typed").exists()

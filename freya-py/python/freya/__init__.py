@@ -1,6 +1,6 @@
 """freya: an embeddable SIP/RTP stack for voice-AI telephony.
 
-This package is a thin shell over the Rust crate ``freya``. For now it exposes the
+This package is a thin shell over the Rust crate ``freya``. It exposes the
 header-preserving SIP message parser::
 
     import freya
@@ -22,10 +22,28 @@ entry with its line and reason)::
     checked["valid"]     # ["+14155550100", "+442071838750"]
     checked["rejected"]  # [{"line": 3, "value": "+44 20 7183 8750", "kind": "duplicate",
                          #   "message": '"+442071838750" is already on line 2', "reason": {...}}]
+
+And the running stack itself (the same engine as ``freya-stack``, in the Python process, on
+a tokio runtime of its own: nothing blocks the asyncio loop). Requests, results and call
+events are dicts, the same JSON as the control API and the Node binding::
+
+    stack = await freya.Stack.start(config_toml)        # None: the embedded default config
+    stack.on_event(lambda ev: print(ev["event"], ev["call_id"], ev.get("q850_text")))
+    call_id = await stack.originate({"to": "sip:bob@127.0.0.1:5070", "caller_id": "+4930123"})
+    c = stack.start_campaign({"numbers": ["+14155550100", "+14155550101"],
+                              "trunk": "carrier", "calls_per_second": 2})
+    stack.campaign(c["campaign_id"])["numbers"]  # each number's call_id, outcome, sip_code, ...
+    stack.hangup(call_id, 16)
+    await stack.drain(5000)                      # refuse new calls; hang up the rest after 5 s
+    await stack.shutdown()                       # `async for ev in stack.events()` loops end
+
+A failed operation raises :class:`freya.StackError` (``.code`` such as
+``"ERR_FREYA_NO_SUCH_CALL"``; a refused campaign list also ``.kind`` and ``.rejected``);
+a request dict that does not deserialize raises ``TypeError`` naming the key.
 """
 
-from ._errors import SipParseError
-from ._freya import Message, __version__, parse_message, validate_numbers
+from ._errors import SipParseError, StackError
+from ._freya import Message, Stack, __version__, parse_message, validate_numbers
 from ._numbers import NumberList, RejectedNumber
 
 __all__ = [
@@ -33,6 +51,8 @@ __all__ = [
     "NumberList",
     "RejectedNumber",
     "SipParseError",
+    "Stack",
+    "StackError",
     "parse_message",
     "validate_numbers",
     "__version__",

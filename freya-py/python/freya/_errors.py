@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, List, Optional
 
-__all__ = ["SipParseError"]
+if TYPE_CHECKING:
+    from ._numbers import RejectedNumber
+
+__all__ = ["SipParseError", "StackError"]
 
 
 class SipParseError(ValueError):
@@ -86,3 +89,54 @@ def _rebuild(message, kind, line, offset, offending, offending_bytes, header, de
         detail=detail,
         response=response,
     )
+
+
+class StackError(Exception):
+    """A :class:`freya.Stack` operation failed (the Rust ``freya::StackError``).
+
+    ``str(err)`` is the Rust error's message, naming the offending value. The attributes
+    are the Node binding's error fields:
+
+    - ``code``: which Rust variant, one of ``"ERR_FREYA_CONFIG"`` (an invalid config; the
+      message names the key), ``"ERR_FREYA_SIP"`` (SIP cannot bind, a target or header
+      refused), ``"ERR_FREYA_IO"`` (a built-in agent cannot listen, a file cannot be read),
+      ``"ERR_FREYA_BUSY"`` (every slot of the agent pool is busy), ``"ERR_FREYA_MEDIA"`` (no
+      free RTP port), ``"ERR_FREYA_CLOSED"`` (the stack has shut down),
+      ``"ERR_FREYA_DRAINING"`` (the stack takes no new calls), ``"ERR_FREYA_CAMPAIGN"`` (a
+      campaign refused or not found, see ``kind``), ``"ERR_FREYA_NO_SUCH_CALL"``;
+    - ``kind``: for ``ERR_FREYA_CAMPAIGN`` only (else ``None``): ``"invalid_numbers"`` (a
+      refused list, see ``rejected``), ``"empty_list"``, ``"pacing"`` (a bad pace setting),
+      ``"unknown"`` (no such trunk or agent pool), ``"no_such_campaign"``, ``"ended"`` (a
+      finished or cancelled campaign cannot be paused or resumed);
+    - ``rejected``: for kind ``"invalid_numbers"`` only (else ``None``): every refused entry
+      of the list, in list order, as :func:`freya.validate_numbers` gives them (``line``,
+      ``value``, ``kind``, ``message``, ``reason``);
+    - ``total``: for kind ``"invalid_numbers"`` only (else ``None``): the entries in the list.
+    """
+
+    code: str
+    kind: Optional[str]
+    rejected: Optional[List[RejectedNumber]]
+    total: Optional[int]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        kind: Optional[str] = None,
+        rejected: Optional[List[RejectedNumber]] = None,
+        total: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.kind = kind
+        self.rejected = rejected
+        self.total = total
+
+    def __reduce__(self):  # keep the fields when pickled (e.g. across multiprocessing)
+        return (_rebuild_stack_error, (str(self), self.code, self.kind, self.rejected, self.total))
+
+
+def _rebuild_stack_error(message, code, kind, rejected, total):
+    return StackError(message, code=code, kind=kind, rejected=rejected, total=total)

@@ -1,8 +1,17 @@
 """Type stubs for the extension module ``freya._freya`` (built from freya-py/src/lib.rs)."""
 
-from typing import List, Optional, Tuple, Union
+import asyncio
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from ._numbers import NumberList
+from ._stack import (
+    CallEvent,
+    CallSummary,
+    CampaignInfo,
+    CampaignRequest,
+    EventStream,
+    OriginateRequest,
+)
 
 __version__: str
 
@@ -55,3 +64,98 @@ def validate_numbers(
     refuses every entry with kind ``"bad_rule"``; raises ``TypeError`` only when ``numbers``
     or ``allowed_prefixes`` is not a sequence of ``str``.
     """
+
+class Stack:
+    """The running SIP/RTP stack: SIP, the RTP port range and the built-in agents bound,
+    taking calls. Made by ``await Stack.start(...)`` (the class cannot be instantiated).
+
+    It runs on the module's own tokio runtime: async methods return ``asyncio.Future``s of
+    the running loop (``RuntimeError`` outside one; cancelling one does not cancel the
+    operation), events reach ``on_event`` callbacks and ``events()`` iterators on the loop,
+    and the GIL is released while the stack works. Requests, results and events are the
+    dicts of the control API's JSON (snake_case keys). Errors are :class:`freya.StackError`
+    (``code`` per Rust variant); a request dict that does not deserialize (unknown key,
+    wrong type, missing key) is a ``TypeError`` whose message names the key or the value.
+    """
+
+    @staticmethod
+    def start(config_toml: Optional[str] = None) -> asyncio.Future[Stack]:
+        """Starts a stack on ``config_toml`` (the TOML of ``freya-stack``'s config file;
+        ``None``: the embedded default config, SIP on 127.0.0.1:5060); resolves once SIP,
+        RTP and the built-in agents are bound.
+
+        Raises ``StackError`` ``ERR_FREYA_CONFIG`` (the message names the key),
+        ``ERR_FREYA_SIP`` (SIP cannot bind) or ``ERR_FREYA_IO`` (an agent cannot listen).
+        """
+    @property
+    def sip_address(self) -> str:
+        """Where SIP listens, ``"host:port"`` (``"127.0.0.1:5060"``)."""
+    def on_event(self, callback: Callable[[CallEvent], Any]) -> None:
+        """Calls ``callback(event)`` with every call event from now on, in order, on the
+        asyncio loop running now (``loop.call_soon_threadsafe``). After ``shutdown()`` the
+        queued events are delivered and the callback released.
+
+        Raises ``TypeError`` (not callable), ``StackError`` ``ERR_FREYA_CLOSED`` (after
+        ``shutdown()``), ``RuntimeError`` (no running loop).
+        """
+    def events(self) -> EventStream:
+        """An async iterator of every call event from now on, in order; it ends once the
+        stack has shut down and the queued events are read.
+
+        Raises ``StackError`` ``ERR_FREYA_CLOSED`` (after ``shutdown()``), ``RuntimeError``
+        (no running loop).
+        """
+    def originate(self, req: OriginateRequest) -> asyncio.Future[str]:
+        """Places an outbound call; resolves with its call id (a UUID) once the INVITE is on
+        its way. Progress, answer and the end come as events.
+
+        Raises ``TypeError`` at once for a bad request; when awaited, ``StackError``
+        ``ERR_FREYA_BUSY`` (no idle agent slot), ``ERR_FREYA_SIP`` (target or header
+        refused), ``ERR_FREYA_MEDIA`` (no RTP port), ``ERR_FREYA_DRAINING``,
+        ``ERR_FREYA_CONFIG`` (no such agent pool).
+        """
+    def calls(self) -> List[CallSummary]:
+        """The calls alive now."""
+    def hangup(self, call_id: str, q850_cause: Optional[int] = None) -> None:
+        """Hangs up a live call (CANCEL before an answer of an originated call, a rejection
+        of an unanswered inbound one, BYE after) with ``Reason: Q.850;cause=N``
+        (``q850_cause``, default 16 normal clearing); its ``hangup`` event follows.
+
+        Raises ``StackError`` ``ERR_FREYA_NO_SUCH_CALL`` (unknown or ended call),
+        ``ValueError`` (a cause outside 0..=65535).
+        """
+    def start_campaign(self, req: CampaignRequest) -> CampaignInfo:
+        """Starts an outbound campaign and returns it. The list is checked first: one
+        refused entry refuses the campaign whole (unless ``skip_invalid``), nothing dialed.
+
+        Raises ``StackError`` ``ERR_FREYA_CAMPAIGN`` with ``kind`` ``"invalid_numbers"``
+        (and ``rejected``, ``total``), ``"empty_list"``, ``"pacing"`` or ``"unknown"``;
+        ``ERR_FREYA_DRAINING``; ``TypeError`` for a bad request.
+        """
+    def campaigns(self) -> List[CampaignInfo]:
+        """The campaigns kept, oldest first: every running or paused one and the last
+        ``[control] keep_ended_campaigns`` ended ones."""
+    def campaign(self, campaign_id: str) -> CampaignInfo:
+        """One campaign. Raises ``StackError`` ``ERR_FREYA_CAMPAIGN`` (``kind``
+        ``"no_such_campaign"``)."""
+    def pause_campaign(self, campaign_id: str) -> None:
+        """Stops a campaign dialing (its calls up go on) until ``resume_campaign``.
+        Raises ``StackError`` ``ERR_FREYA_CAMPAIGN`` (``kind`` ``"no_such_campaign"`` or
+        ``"ended"``)."""
+    def resume_campaign(self, campaign_id: str) -> None:
+        """Dials again, after ``pause_campaign`` or the wrong-prefix breaker. Raises
+        ``StackError`` ``ERR_FREYA_CAMPAIGN`` (``kind`` ``"no_such_campaign"`` or
+        ``"ended"``)."""
+    def cancel_campaign(self, campaign_id: str) -> None:
+        """Ends a campaign: nothing more is dialed; it is ``cancelled`` once its calls end.
+        Raises ``StackError`` ``ERR_FREYA_CAMPAIGN`` (``kind`` ``"no_such_campaign"`` or
+        ``"ended"``)."""
+    def drain(self, grace_ms: int) -> asyncio.Future[int]:
+        """A graceful stop: new calls are refused from now on (inbound 503, originate
+        ``ERR_FREYA_DRAINING``); live calls may go on for up to ``grace_ms`` milliseconds,
+        then those still up are hung up with Q.850 cause 41. Resolves with how many were
+        hung up. Call ``shutdown()`` afterwards."""
+    def shutdown(self) -> asyncio.Future[None]:
+        """Stops taking calls and closes the SIP sockets, then delivers the queued events to
+        the ``on_event`` callbacks and ``events()`` iterators (which end) and releases
+        them."""
