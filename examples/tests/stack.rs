@@ -1,8 +1,12 @@
 //! `freya-stack` end to end: `sip-ua` calls the server, the built-in echo agent sends the
 //! caller's tone back (checked by frequency), events come on the control API, a busy
-//! pool gives its configured answer, and a reload under live calls drops none.
+//! pool gives its configured answer (and a caller who cancels while the call waits for a
+//! slot is gone at once), and a reload under live calls drops none.
 
 mod common;
+// The SIPp helpers; this file uses some of them.
+#[allow(dead_code)]
+mod sipp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -206,6 +210,76 @@ fn a_busy_pool_gives_its_configured_answer() {
     assert_eq!(ended["status"], 486);
     assert_eq!(ended["q850_cause"], 17);
     assert_eq!(first.wait().unwrap().code(), Some(0));
+}
+
+/// A pool that makes a caller wait (ringing) for a slot, `busy.wait_ms`: the caller who gives
+/// up meanwhile (SIPp: INVITE, 180, CANCEL; it checks the 200 for the CANCEL and the 487
+/// for the INVITE) ends the call at once: its hangup event (487, by the remote side) comes
+/// seconds before the wait or the busy slot would have ended it, the call is gone from
+/// `GET /calls`, and no slot is taken for it, then or when the slot frees.
+#[test]
+fn a_caller_who_cancels_while_waiting_for_a_slot_is_gone_at_once() {
+    let s = start(&config(1, "{ status = 486, wait_ms = 15000 }", ""));
+    let ev = events(&s);
+    let mut first = call(&s, &["--duration", "8"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let next = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| loop {
+        match ev.recv_timeout(Duration::from_secs(10)) {
+            Ok(v) if pred(&v) => return v,
+            Ok(_) => {}
+            Err(e) => panic!("no {what}: {e}"),
+        }
+    };
+    let answered = next("answer of the first call", &|v| v["event"] == "answered");
+    let first_id = answered["call_id"].as_str().unwrap().to_owned();
+
+    let xml = sipp::scenario("uac_cancel_ringing.xml");
+    let target = s.sip.to_string();
+    let t0 = std::time::Instant::now();
+    let run = tokio::runtime::Runtime::new().unwrap().block_on(sipp::sipp(
+        sipp::free_port(),
+        &["-sf", &xml, "-m", "1", "-t", "u1", &target],
+    ));
+    run.assert_all_succeeded(1);
+    let started = next("the waiting call", &|v| {
+        v["event"] == "started" && v["call_id"] != first_id.as_str()
+    });
+    let id = started["call_id"].as_str().unwrap().to_owned();
+    let seen = std::cell::RefCell::new(vec![]);
+    let hangup = next("its hangup", &|v| {
+        if v["call_id"] == id.as_str() {
+            seen.borrow_mut()
+                .push(v["event"].as_str().unwrap_or("").to_owned());
+        }
+        v["event"] == "hangup" && v["call_id"] == id.as_str()
+    });
+    let seen = seen.into_inner();
+    let took = t0.elapsed();
+    assert_eq!(hangup["sip_code"], 487, "{hangup}");
+    assert_eq!(hangup["hangup_by"], "remote", "{hangup}");
+    assert_eq!(hangup["duration_ms"], 0, "{hangup}");
+    // The first call still holds the only slot for seconds after this.
+    assert!(
+        took < Duration::from_secs(4),
+        "the hangup came after {took:?}"
+    );
+    assert_eq!(seen, ["hangup"], "no slot taken for the caller who left");
+    let (_, body) = http(&s, "GET", "/calls", Some("t0ken"));
+    let calls: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["call_id"].as_str())
+        .collect();
+    assert_eq!(ids, [first_id.as_str()], "{body}");
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    // The freed slot is not handed to the call that left.
+    while let Ok(v) = ev.recv_timeout(Duration::from_millis(500)) {
+        assert_ne!(v["call_id"], id.as_str(), "an event after its hangup: {v}");
+    }
 }
 
 #[test]

@@ -245,9 +245,24 @@ pub(crate) async fn inbound(inner: Arc<Inner>, mut call: Call) {
     });
     // Boxed (as the other setup steps): a task future is as big as its largest await, and
     // this one is resident for the whole call.
-    let slot = match Box::pin(take_slot(&inner, &pool, &id, &call)).await {
-        Some(s) => s,
-        None => {
+    let slot = match Box::pin(take_slot(&inner, &pool, &id, &mut call)).await {
+        SlotWait::Taken(s) => s,
+        SlotWait::CallerGone(end) => {
+            inner.untrack(&id);
+            tracing::info!(
+                call_id = id,
+                pool = pool.name,
+                "stack: the caller left while waiting for an agent slot"
+            );
+            inner.emit(hangup_event(
+                &id,
+                &Ending::from_end(&end),
+                None,
+                (None, None),
+            ));
+            return;
+        }
+        SlotWait::Busy => {
             inner.untrack(&id);
             let cause = Q850::new(pool.busy.q850_cause);
             let reason = if pool.busy.status == 486 {
@@ -308,24 +323,67 @@ pub(crate) fn shell_config(config: &StackConfig) -> ShellConfig {
     shell
 }
 
-/// An idle slot, waiting (ringing) up to the pool's `busy.wait_ms` for one to free up.
-async fn take_slot(inner: &Inner, pool: &AgentPool, id: &str, call: &Call) -> Option<usize> {
+/// What waiting for an agent slot came to.
+enum SlotWait {
+    /// This slot of the pool is the call's.
+    Taken(usize),
+    /// None freed up within `busy.wait_ms` (or the pool does not wait): the call is refused.
+    Busy,
+    /// The caller gave up meanwhile (CANCEL, answered 487 by the dialog layer): how it ended.
+    CallerGone(CallEnd),
+}
+
+/// An idle slot, waiting (ringing) up to the pool's `busy.wait_ms` for one to free up,
+/// while watching the caller: a CANCEL during the wait ends it at once (the slot is not
+/// taken for a caller who is gone, and the call does not linger in `calls()`).
+async fn take_slot(inner: &Inner, pool: &AgentPool, id: &str, call: &mut Call) -> SlotWait {
     if let Some(s) = inner.take_slot(&pool.name, id) {
-        return Some(s);
+        return SlotWait::Taken(s);
     }
     if pool.busy.wait_ms == 0 {
-        return None;
+        return SlotWait::Busy;
     }
     let _ = call.ring();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(pool.busy.wait_ms);
     loop {
         let freed = inner.slot_freed.notified();
         if let Some(s) = inner.take_slot(&pool.name, id) {
-            return Some(s);
+            return SlotWait::Taken(s);
         }
-        if tokio::time::timeout_at(deadline, freed).await.is_err() {
-            return inner.take_slot(&pool.name, id);
+        tokio::select! {
+            woke = tokio::time::timeout_at(deadline, freed) => if woke.is_err() {
+                return inner.take_slot(&pool.name, id).map_or(SlotWait::Busy, SlotWait::Taken);
+            },
+            ev = call.next_event() => match ev {
+                Some(DialogEvent::Ended { end, .. }) => return SlotWait::CallerGone(end),
+                // The UA is gone (shutting down): nothing to wait for.
+                None => return SlotWait::Busy,
+                Some(other) => tracing::info!(
+                    call_id = id,
+                    event = event_name(&other),
+                    "stack: a dialog event while the call waits for an agent slot, not acted on"
+                ),
+            },
         }
+    }
+}
+
+/// A dialog event's kind, for a log line.
+fn event_name(ev: &DialogEvent) -> &'static str {
+    match ev {
+        DialogEvent::Incoming(_) => "incoming",
+        DialogEvent::Request(_) => "request",
+        DialogEvent::Progress { .. } => "progress",
+        DialogEvent::Answered { .. } => "answered",
+        DialogEvent::Confirmed { .. } => "confirmed",
+        DialogEvent::MediaUpdated { .. } => "media updated",
+        DialogEvent::ReinviteFailed { .. } => "re-INVITE failed",
+        DialogEvent::Dtmf { .. } => "DTMF (INFO)",
+        DialogEvent::Info { .. } => "INFO",
+        DialogEvent::RequestCompleted { .. } => "request completed",
+        DialogEvent::SessionTimer { .. } => "session timer",
+        DialogEvent::StandaloneCompleted { .. } => "standalone request completed",
+        DialogEvent::Ended { .. } => "ended",
     }
 }
 
