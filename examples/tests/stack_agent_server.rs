@@ -2,9 +2,13 @@
 //! the `slot_taken` event names, with the bearer token (issue 5, point 7: "the bridge's
 //! server side require[s] a token"). A wrong token is refused with 401 and the call goes
 //! on waiting; the right one gets the call, whose tone comes back by frequency; no agent
-//! within `connect_timeout_ms` fails the call with 503 and Q.850 41.
+//! within `connect_timeout_ms` fails the call with 503 and Q.850 41; a caller who cancels
+//! while the agent is awaited ends the call then, and the agent can no longer take it.
 
 mod common;
+// The SIPp helpers; this file uses some of them.
+#[allow(dead_code)]
+mod sipp;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -113,4 +117,41 @@ fn no_agent_within_the_connect_timeout_fails_the_call_with_503() {
     let hangup = next(&ev, "hangup");
     assert_eq!(hangup["sip_code"], 503);
     assert_eq!(hangup["q850_cause"], 41);
+}
+
+/// The caller gives up while freya waits for the agent to dial in (SIPp: INVITE, 180,
+/// CANCEL; it checks the 200 and the 487): the call ends then (its hangup, 487 by the remote
+/// side, well within the 4 s `connect_timeout_ms`), its slot is freed, and the call's
+/// dial-in URL is withdrawn: an agent dialling it afterwards is refused.
+#[test]
+fn a_caller_who_cancels_while_the_agent_is_awaited_ends_the_call_then() {
+    let s = start(&config());
+    let ev = events(&s);
+    let xml = sipp::scenario("uac_cancel_ringing.xml");
+    let target = s.sip.to_string();
+    let t0 = std::time::Instant::now();
+    let run = tokio::runtime::Runtime::new().unwrap().block_on(sipp::sipp(
+        sipp::free_port(),
+        &["-sf", &xml, "-m", "1", "-t", "u1", &target],
+    ));
+    run.assert_all_succeeded(1);
+    let taken = next(&ev, "slot_taken");
+    let url = taken["connect"].as_str().expect("slot_taken names the URL");
+    let freed = next(&ev, "slot_freed");
+    assert_eq!(freed["call_id"], taken["call_id"]);
+    let hangup = next(&ev, "hangup");
+    let took = t0.elapsed();
+    assert_eq!(hangup["call_id"], taken["call_id"]);
+    assert_eq!(hangup["sip_code"], 487, "{hangup}");
+    assert_eq!(hangup["hangup_by"], "remote", "{hangup}");
+    assert!(
+        took < Duration::from_millis(3000),
+        "the hangup came after {took:?}, as the connect timeout would"
+    );
+    let late = echo_agent(url, "ag3nt").output().unwrap();
+    assert_ne!(
+        late.status.code(),
+        Some(0),
+        "an agent took a call that had ended"
+    );
 }

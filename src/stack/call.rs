@@ -354,16 +354,25 @@ async fn take_slot(inner: &Inner, pool: &AgentPool, id: &str, call: &mut Call) -
             woke = tokio::time::timeout_at(deadline, freed) => if woke.is_err() {
                 return inner.take_slot(&pool.name, id).map_or(SlotWait::Busy, SlotWait::Taken);
             },
-            ev = call.next_event() => match ev {
-                Some(DialogEvent::Ended { end, .. }) => return SlotWait::CallerGone(end),
-                // The UA is gone (shutting down): nothing to wait for.
-                None => return SlotWait::Busy,
-                Some(other) => tracing::info!(
-                    call_id = id,
-                    event = event_name(&other),
-                    "stack: a dialog event while the call waits for an agent slot, not acted on"
-                ),
-            },
+            end = caller_gone(call, id, "an agent slot") => return SlotWait::CallerGone(end),
+        }
+    }
+}
+
+/// Resolves when the caller ends the call (CANCEL before the answer: the dialog layer has
+/// answered 487) while the call waits for something (`waiting_for`, for the log): a slot,
+/// the agent. Other dialog events meanwhile are logged, not acted on. Never resolves once
+/// the UA is gone (the wait it races then decides).
+async fn caller_gone(call: &mut Call, id: &str, waiting_for: &str) -> CallEnd {
+    loop {
+        match call.next_event().await {
+            Some(DialogEvent::Ended { end, .. }) => return end,
+            Some(other) => tracing::info!(
+                call_id = id,
+                event = event_name(&other),
+                "stack: a dialog event while the call waits for {waiting_for}, not acted on"
+            ),
+            None => std::future::pending::<()>().await,
         }
     }
 }
@@ -412,7 +421,18 @@ async fn serve(
         let _ = call.ring();
     }
     // Boxed: the WebSocket dial and handshake are big and done before the call's media.
-    let leg = match Box::pin(agent_leg(inner, pool, slot, meta)).await {
+    // Raced against the caller: one who gives up while the agent is dialled (or, in server
+    // mode, awaited for up to `connect_timeout_ms`) ends the call then; the dial is dropped
+    // (a server-mode expectation is withdrawn with it).
+    let dial = Box::pin(agent_leg(inner, pool, slot, meta));
+    let dialled = tokio::select! {
+        leg = dial => leg,
+        end = caller_gone(call, id, "its agent") => {
+            tracing::info!(call_id = id, "stack: the caller left while the agent was being connected");
+            return (Ending::from_end(&end), None, (None, None));
+        }
+    };
+    let leg = match dialled {
         Ok(leg) => leg,
         Err(error) => {
             tracing::warn!(call_id = id, %error, "stack: agent unreachable");
