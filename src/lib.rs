@@ -22,6 +22,7 @@ pub mod campaign;
 pub mod config;
 mod error;
 pub mod event;
+pub mod request;
 pub mod routing;
 pub mod slots;
 pub mod stack;

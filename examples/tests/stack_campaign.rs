@@ -324,6 +324,28 @@ fn a_list_with_bad_entries_is_refused_entry_by_entry_and_nothing_is_dialed() {
     // An unknown campaign.
     let (code, _) = post(&s, "/campaigns/cmp-nope/pause", &json!({}));
     assert_eq!(code, 404);
+    // A body that does not fit: 400, the message naming where the bad value sits.
+    let (status, body) = post(
+        &s,
+        "/campaigns",
+        &json!({"numbers": ["+14155550100"], "breaker": {"failures": 8, "window": "ten"}}),
+    );
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("breaker.window: invalid type: string \"ten\""),
+        "{body}"
+    );
+    let (status, body) = post(
+        &s,
+        "/calls",
+        &json!({"to": "+14155550100", "record": "yes"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").starts_with("record: "),
+        "{body}"
+    );
 }
 
 /// With `keep_ended_campaigns = 1`, each campaign that ends makes the stack forget the one

@@ -188,6 +188,11 @@ test('campaign breaker, refused list, originate and hangup on a self-dialing sta
       code: 'ERR_INVALID_ARG_VALUE',
       message: /max_concurent/,
     })
+    // A value of the wrong type, nested: the message names where it sits.
+    assert.throws(
+      () => stack.startCampaign({ numbers: ['+14155550100'], breaker: { failures: 8, window: 'ten' } }),
+      { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /breaker\.window: invalid type: string "ten"/ },
+    )
 
     // An outbound call to a number under +1415 through "self": answered by an echo agent.
     const callId = await stack.originate({ to: '+14155550100', trunk: 'self', workflow_id: 'wf-node' })

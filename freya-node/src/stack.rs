@@ -116,7 +116,7 @@ fn from_json<T: serde::de::DeserializeOwned>(
     what: &str,
     value: serde_json::Value,
 ) -> std::result::Result<T, Failure> {
-    serde_json::from_value(value).map_err(|e| Failure::Arg(format!("{what}: {e}")))
+    freya::request::from_value(value).map_err(|e| Failure::Arg(format!("{what}: {e}")))
 }
 
 /// A sync result handed to JS: the value, or the thrown error.

@@ -123,7 +123,7 @@ pub(crate) fn request_json(what: &str, req: &Bound<'_, PyAny>) -> Result<Value, 
     py_to_json(req, "request", 0).map_err(|e| Failure::Arg(format!("{what}: {e}")))
 }
 
-/// The `TypeError` for a request serde refused (its message names the key or the value).
-pub(crate) fn bad_request(what: &str) -> impl FnOnce(serde_json::Error) -> Failure + '_ {
-    move |e| Failure::Arg(format!("{what}: request: {e}"))
+/// The `TypeError` for a request that does not deserialize (its message names the key).
+pub(crate) fn bad_request(what: &str) -> impl FnOnce(freya::request::RequestError) -> Failure + '_ {
+    move |e| Failure::Arg(format!("{what}: {e}"))
 }

@@ -417,7 +417,7 @@ impl PyStack {
         req: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req: OriginateRequest = request_json("originate", req)
-            .and_then(|json| serde_json::from_value(json).map_err(bad_request("originate")))
+            .and_then(|json| freya::request::from_value(json).map_err(bad_request("originate")))
             .map_err(|f| to_py_err(py, f))?;
         let stack = self.inner.clone();
         spawn_future(
@@ -479,7 +479,9 @@ impl PyStack {
         req: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req: CampaignRequest = request_json("start_campaign", req)
-            .and_then(|json| serde_json::from_value(json).map_err(bad_request("start_campaign")))
+            .and_then(|json| {
+                freya::request::from_value(json).map_err(bad_request("start_campaign"))
+            })
             .map_err(|f| to_py_err(py, f))?;
         let json = self.call(py, |stack| {
             let info = stack.start_campaign(req)?;

@@ -289,7 +289,7 @@ def test_refused_originate():
         cases = [
             ({"to": "+14155550100", "recrd": True}, "unknown field `recrd`"),
             ({"trunk": "self"}, "missing field `to`"),
-            ({"to": "+14155550100", "record": "yes"}, 'invalid type: string "yes", expected a boolean'),
+            ({"to": "+14155550100", "record": "yes"}, 'record: invalid type: string "yes", expected a boolean'),
             ({"to": "+14155550100", "headers": {("a", "b")}}, 'request["headers"]: a set'),
             (["+14155550100"], "must be a dict, not list"),
         ]

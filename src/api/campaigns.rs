@@ -29,7 +29,7 @@ pub(super) async fn start(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    let req: CampaignRequest = match serde_json::from_slice(&body) {
+    let req: CampaignRequest = match crate::request::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
@@ -125,7 +125,7 @@ pub(super) async fn validate(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    match serde_json::from_slice::<ValidateRequest>(&body) {
+    match crate::request::from_slice::<ValidateRequest>(&body) {
         Ok(req) => Json(validate_numbers(&req.numbers, &req.rules)).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }

@@ -122,7 +122,7 @@ async fn originate(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    let req: crate::stack::OriginateRequest = match serde_json::from_slice(&body) {
+    let req: crate::stack::OriginateRequest = match crate::request::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return (
