@@ -444,8 +444,11 @@ export declare class Stack {
    */
   drain(graceMs: number): Promise<number>
   /**
-   * Stops taking calls and closes the SIP sockets, then delivers the events already queued
-   * and releases the `onEvent` callbacks, so that the stack no longer keeps Node running.
+   * Stops the stack: campaigns are cancelled, the calls still up hung up with Q.850 cause 41
+   * (call `drain()` first to give them time), the built-in agents stop listening and the SIP
+   * sockets are closed (every port is free again); then the events already queued are
+   * delivered and the `onEvent` callbacks released, so that the stack no longer keeps Node
+   * running. Later requests reject with `ERR_FREYA_CLOSED`.
    */
   shutdown(): Promise<void>
 }

@@ -343,9 +343,10 @@ impl Stack {
         })
     }
 
-    /// Stops taking calls and closes the SIP sockets; then hands the events already queued
-    /// to the `onEvent` callbacks and releases them, so that the stack no longer keeps Node
-    /// running. Resolves when that is done.
+    /// Stops the stack ([`freya::stack::Stack::shutdown`]: campaigns cancelled, calls still up
+    /// hung up with Q.850 cause 41, the built-in agents and the SIP sockets closed); then
+    /// hands the events already queued to the `onEvent` callbacks and releases them, so that
+    /// the stack no longer keeps Node running. Resolves when that is done.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let stack = self.inner.clone();

@@ -26,15 +26,31 @@ pub(crate) fn ws_addr(url: &str) -> Option<SocketAddr> {
     authority.parse().ok()
 }
 
-/// Binds and serves every built-in agent slot.
-pub(crate) async fn start_builtin(config: &StackConfig) -> Result<(), StackError> {
-    for pool in config.agents.iter().filter(|a| a.builtin_echo) {
-        start_pool(pool).await?;
+/// The built-in agents' listener tasks: aborted (their ports released) when this is
+/// dropped — at [`Stack::shutdown`](super::Stack::shutdown), with the stack, or when a start
+/// fails after some of them were bound.
+#[derive(Debug, Default)]
+pub(crate) struct BuiltinAgents(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for BuiltinAgents {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
-    Ok(())
 }
 
-async fn start_pool(pool: &AgentPool) -> Result<(), StackError> {
+/// Binds and serves every built-in agent slot. On an error, the slots bound before it are
+/// released (the partial set is dropped).
+pub(crate) async fn start_builtin(config: &StackConfig) -> Result<BuiltinAgents, StackError> {
+    let mut agents = BuiltinAgents::default();
+    for pool in config.agents.iter().filter(|a| a.builtin_echo) {
+        start_pool(pool, &mut agents).await?;
+    }
+    Ok(agents)
+}
+
+async fn start_pool(pool: &AgentPool, agents: &mut BuiltinAgents) -> Result<(), StackError> {
     for slot in 0..pool.slots {
         let url = pool.url_for(slot);
         let addr = ws_addr(&url).ok_or_else(|| StackError::Config {
@@ -54,10 +70,10 @@ async fn start_pool(pool: &AgentPool) -> Result<(), StackError> {
                 source,
             })?;
         let kind = protocol_kind(pool.protocol);
-        tokio::spawn(async move {
+        agents.0.push(tokio::spawn(async move {
             let error = serve_echo(listener, Some(kind), None).await;
             tracing::error!(%addr, %error, "stack: built-in echo agent stopped");
-        });
+        }));
     }
     tracing::info!(
         pool = pool.name,

@@ -73,6 +73,10 @@ pub(crate) struct Inner {
     controls: Mutex<HashMap<String, CallControl>>,
     /// Set by [`Stack::drain`]: new calls are refused.
     pub(crate) draining: AtomicBool,
+    /// Set by [`Stack::shutdown`]: requests are answered [`StackError::Closed`].
+    closed: AtomicBool,
+    /// The built-in echo agents' listeners, stopped at shutdown.
+    builtin: Mutex<Option<agents::BuiltinAgents>>,
     events: broadcast::Sender<CallEvent>,
     /// Wakes calls waiting for a slot.
     pub(crate) slot_freed: tokio::sync::Notify,
@@ -268,7 +272,8 @@ impl Stack {
                 key: "media.rtp_port_start".into(),
                 reason: e.to_string(),
             })?;
-        agents::start_builtin(&config).await?;
+        // Dropped (the agents' ports released) if a step below fails.
+        let builtin = agents::start_builtin(&config).await?;
         let agent_server = agent_link::AgentServer::start(&config).await?;
         let (ua, incoming) = UserAgent::bind(config.ua()).await?;
         let pools = config
@@ -285,6 +290,8 @@ impl Stack {
             calls: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            builtin: Mutex::new(Some(builtin)),
             events,
             slot_freed: tokio::sync::Notify::new(),
             agent_server,
@@ -367,8 +374,11 @@ impl Stack {
     ///
     /// # Errors
     /// [`StackError::Busy`] when the pool has no idle slot; [`StackError::Sip`] for a
-    /// target or header refused (nothing sent); [`StackError::Media`] without RTP ports.
+    /// target or header refused (nothing sent); [`StackError::Media`] without RTP ports;
+    /// [`StackError::Draining`] while draining; [`StackError::Closed`] after
+    /// [`Stack::shutdown`].
     pub async fn originate(&self, req: OriginateRequest) -> Result<String, StackError> {
+        self.open()?;
         outbound::originate(self.inner.clone(), req).await
     }
 
@@ -380,8 +390,10 @@ impl Stack {
     /// # Errors
     /// [`CampaignError::InvalidNumbers`] (every refused entry, with its line and reason),
     /// [`CampaignError::EmptyList`], [`CampaignError::Pacing`] for a bad pace setting;
-    /// [`StackError::Draining`] while shutting down.
+    /// [`StackError::Draining`] while shutting down; [`StackError::Closed`] after
+    /// [`Stack::shutdown`].
     pub fn start_campaign(&self, req: CampaignRequest) -> Result<CampaignInfo, StackError> {
+        self.open()?;
         if self.inner.is_draining() {
             return Err(StackError::Draining);
         }
@@ -483,9 +495,35 @@ impl Stack {
         &self.inner.ua
     }
 
-    /// Stops taking calls and closes the SIP sockets.
+    /// Stops the stack: running and paused campaigns are cancelled, new calls refused, the
+    /// calls still up hung up with Q.850 cause 41 (BYE or CANCEL, as [`Stack::drain`] does
+    /// at the end of its grace; call `drain` first to give them time) and their ends
+    /// awaited (at most 2 s), the built-in agents stop listening (their ports are free
+    /// again), and the SIP sockets are closed. Afterwards requests are answered
+    /// [`StackError::Closed`]. A second call does nothing more.
     pub async fn shutdown(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Campaigns first, so that none dials into the shutdown; they end `cancelled` once
+        // their calls (hung up just below) have ended.
+        for c in self.campaigns() {
+            if let Ok(()) = self.cancel_campaign(&c.campaign_id) {
+                tracing::info!(campaign = %c.campaign_id, "stack: shutdown: campaign cancelled");
+            }
+        }
+        let left = self.drain(std::time::Duration::ZERO).await;
+        tracing::info!(hung_up = left, "stack: shut down");
+        drop(lock(&self.inner.builtin).take());
         self.inner.ua.shutdown().await;
+    }
+
+    /// [`StackError::Closed`] once [`Stack::shutdown`] has begun.
+    fn open(&self) -> Result<(), StackError> {
+        match self.inner.closed.load(Ordering::Acquire) {
+            true => Err(StackError::Closed),
+            false => Ok(()),
+        }
     }
 
     /// Hangs up live call `call_id` (a freya call UUID) as the control API's
@@ -557,6 +595,9 @@ impl Stack {
         left.len()
     }
 }
+
+#[cfg(test)]
+mod shutdown_tests;
 
 async fn accept(inner: Arc<Inner>, mut incoming: IncomingCalls) {
     while let Some(call) = incoming.next().await {
