@@ -177,5 +177,6 @@ fn _freya(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_message, m)?)?;
     m.add_function(wrap_pyfunction!(numbers::validate_numbers, m)?)?;
     m.add_class::<stack::PyStack>()?;
+    m.add_function(wrap_pyfunction!(stack::_at_exit, m)?)?;
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! same way; the GIL is released around every call into the stack that takes a lock.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,11 +79,43 @@ fn log_warning(py: Python<'_>, message: &str) {
     }
 }
 
+/// Set by [`at_exit`]: the interpreter is about to finalize; the runtime's threads no longer
+/// enter it.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Runtime threads inside [`with_python`] now.
+static INSIDE: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs `f` with the GIL from a tokio task: `block_in_place` hands the worker's other tasks
-/// (the stack's) to another thread while this one waits for the GIL. Nothing is run when
-/// the interpreter is shutting down.
+/// (the stack's) to another thread while this one waits for the GIL. Nothing is run once
+/// the interpreter is exiting ([`at_exit`]) or finalizing: a runtime thread still inside
+/// the interpreter when it finalizes crashed the process at exit (`PyGILState_Release`),
+/// e.g. right after `await stack.shutdown()` had settled its future.
 fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
-    tokio::task::block_in_place(|| Python::try_attach(f))
+    // Counted in before the flag is read again: `at_exit` sets the flag, then waits for
+    // the count to drop to 0, so no thread is left inside once it returns.
+    INSIDE.fetch_add(1, Ordering::SeqCst);
+    let result = if EXITING.load(Ordering::SeqCst) {
+        None
+    } else {
+        tokio::task::block_in_place(|| Python::try_attach(f))
+    };
+    INSIDE.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// `freya._freya._at_exit()`, registered with `atexit` by `freya/_stack.py`: from now on the
+/// runtime's threads do not enter the interpreter, and those inside are waited for (with the
+/// GIL released, at most 2 s), so that none is left in it when it finalizes. Events and
+/// results not yet handed over are dropped: the program is ending.
+#[pyfunction]
+pub(crate) fn _at_exit(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while INSIDE.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }
 
 /// What a call into the stack can fail with.
@@ -490,7 +523,7 @@ impl PyStack {
         json_to_py(py, &json)
     }
 
-    /// The campaigns kept, as `CampaignInfo` dicts, oldest first: every running or paused
+    /// The campaigns kept, as `CampaignInfo` dicts, by id: every running or paused
     /// one and the last `[control] keep_ended_campaigns` ended ones.
     fn campaigns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let json = self.call(py, |stack| {
@@ -545,9 +578,12 @@ impl PyStack {
         })
     }
 
-    /// Stops taking calls and closes the SIP sockets; then hands the events already queued
-    /// to the `on_event` callbacks and `events()` iterators (which then end) and releases
-    /// them. Returns an awaitable that resolves to `None` when that is done.
+    /// Stops the stack ([`freya::stack::Stack::shutdown`]: campaigns cancelled, calls still up
+    /// hung up with Q.850 cause 41 — `drain()` first gives them time —, the built-in agents
+    /// and the SIP sockets closed); then hands the events already queued to the `on_event`
+    /// callbacks and `events()` iterators (which then end) and releases them. Returns an
+    /// awaitable that resolves to `None` when that is done; later requests raise
+    /// `ERR_FREYA_CLOSED`.
     fn shutdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stack = self.inner.clone();
         let forwarders = self.forwarders.clone();

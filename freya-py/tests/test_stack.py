@@ -549,3 +549,34 @@ def test_a_cancelled_await_is_left_alone():
         await ev.next("hangup", is_event("hangup", started["call_id"]))
 
     run(body)
+
+
+EXIT_SCRIPT = r"""
+import asyncio, socket, freya
+def port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+async def main():
+    cfg = (f'[sip]\nbind = "127.0.0.1:{port()}"\n[[agents]]\nname = "echo"\nslots = 1\n'
+           f'base_port = {port()}\nurl = "ws://127.0.0.1:{{port}}/ws"\nbuiltin_echo = true\n'
+           '[[routes]]\nname = "r"\nagents = "echo"\n')
+    stack = await freya.Stack.start(cfg)
+    stack.on_event(lambda ev: None)
+    stack.events()
+    await stack.shutdown()
+asyncio.run(main())
+"""
+
+
+def test_the_process_exits_cleanly_right_after_shutdown():
+    # `await stack.shutdown()` as the program's last step: the interpreter finalizes while
+    # the runtime's threads may still be handing the last results over. Without the exit
+    # hook (freya._stack registers it) 1 run in 6 crashed (SIGABRT/SIGSEGV in
+    # PyGILState_Release); 20 runs in a row must now exit 0.
+    import subprocess
+    import sys
+
+    for i in range(20):
+        done = subprocess.run(
+            [sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, (i, done.returncode, done.stderr[-2000:])

@@ -45,6 +45,7 @@ a request dict that does not deserialize raises ``TypeError`` naming the key.
 from ._errors import SipParseError, StackError
 from ._freya import Message, Stack, __version__, parse_message, validate_numbers
 from ._numbers import NumberList, RejectedNumber
+from . import _stack  # noqa: F401  (registers the stacks' exit hook)
 
 __all__ = [
     "Message",

@@ -133,7 +133,7 @@ class Stack:
         ``ERR_FREYA_DRAINING``; ``TypeError`` for a bad request.
         """
     def campaigns(self) -> List[CampaignInfo]:
-        """The campaigns kept, oldest first: every running or paused one and the last
+        """The campaigns kept, by id: every running or paused one and the last
         ``[control] keep_ended_campaigns`` ended ones."""
     def campaign(self, campaign_id: str) -> CampaignInfo:
         """One campaign. Raises ``StackError`` ``ERR_FREYA_CAMPAIGN`` (``kind``
@@ -156,6 +156,8 @@ class Stack:
         then those still up are hung up with Q.850 cause 41. Resolves with how many were
         hung up. Call ``shutdown()`` afterwards."""
     def shutdown(self) -> asyncio.Future[None]:
-        """Stops taking calls and closes the SIP sockets, then delivers the queued events to
-        the ``on_event`` callbacks and ``events()`` iterators (which end) and releases
-        them."""
+        """Stops the stack: campaigns are cancelled, the calls still up hung up with Q.850
+        cause 41 (call ``drain()`` first to give them time), the built-in agents stop
+        listening and the SIP sockets are closed (every port is free again); then the queued
+        events go to the ``on_event`` callbacks and ``events()`` iterators (which end), and
+        they are released. Later requests raise ``StackError`` ``ERR_FREYA_CLOSED``."""

@@ -12,9 +12,15 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 from typing import Any, List, Literal, Optional, Tuple, TypedDict, Union
 
+from . import _freya
 from ._numbers import RejectedNumber
+
+# Before the interpreter finalizes, the stacks' tokio threads stop entering it (and those
+# inside are waited for): a thread still inside at finalization crashes the process.
+atexit.register(_freya._at_exit)
 
 __all__ = [
     "AgentMediaStats",
@@ -315,8 +321,8 @@ class StartedEvent(_EventBase):
     workflow_id: Optional[str]
     route: Optional[str]
     sip_call_id: str
-    headers: List[Tuple[str, str]]
-    """Every X- header, in order, exact values."""
+    headers: List[List[str]]
+    """Every X- header, in order, exact values, each a ``[name, value]`` list (a JSON array)."""
 
 
 class RingingEvent(_EventBase):
