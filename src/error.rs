@@ -6,11 +6,14 @@
 /// use freya::StackError;
 /// let e = StackError::Config { key: "routes[0].agents".into(), reason: "\"nope\": no such agent pool".into() };
 /// assert!(e.to_string().contains("routes[0].agents"));
+/// let broken = freya::config::StackConfig::from_toml("[sip\n").unwrap_err().to_string();
+/// assert!(broken.starts_with("config: TOML parse error"), "{broken}");
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    /// The configuration is invalid; `key` names where.
-    #[error("config {key}: {reason}")]
+    /// The configuration is invalid; `key` names where (`config routes[0].agents: …`, or
+    /// `config: TOML parse error …` for broken TOML, whose message says where).
+    #[error("config{}: {reason}", key_part(.key))]
     Config {
         /// The key (`routes[0].agents`), empty when the TOML itself is broken.
         key: String,
@@ -52,4 +55,12 @@ pub enum StackError {
         /// The call UUID asked for.
         call_id: String,
     },
+}
+
+/// ` key` for a config error's message, nothing when the key is empty (broken TOML).
+fn key_part(key: &str) -> String {
+    match key {
+        "" => String::new(),
+        k => format!(" {k}"),
+    }
 }
