@@ -57,6 +57,30 @@ pub enum StackError {
     },
 }
 
+impl StackError {
+    /// A stable name for the variant, for hosts that branch on it: the bindings' error
+    /// `code` (`ERR_FREYA_CONFIG`, `ERR_FREYA_SIP`, `ERR_FREYA_IO`, `ERR_FREYA_BUSY`,
+    /// `ERR_FREYA_MEDIA`, `ERR_FREYA_CLOSED`, `ERR_FREYA_DRAINING`, `ERR_FREYA_CAMPAIGN`,
+    /// `ERR_FREYA_NO_SUCH_CALL`).
+    ///
+    /// ```
+    /// assert_eq!(freya::StackError::Closed.code(), "ERR_FREYA_CLOSED");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            StackError::Config { .. } => "ERR_FREYA_CONFIG",
+            StackError::Sip(_) => "ERR_FREYA_SIP",
+            StackError::Io { .. } => "ERR_FREYA_IO",
+            StackError::Busy { .. } => "ERR_FREYA_BUSY",
+            StackError::Media(_) => "ERR_FREYA_MEDIA",
+            StackError::Closed => "ERR_FREYA_CLOSED",
+            StackError::Draining => "ERR_FREYA_DRAINING",
+            StackError::Campaign(_) => "ERR_FREYA_CAMPAIGN",
+            StackError::NoSuchCall { .. } => "ERR_FREYA_NO_SUCH_CALL",
+        }
+    }
+}
+
 /// ` key` for a config error's message, nothing when the key is empty (broken TOML).
 fn key_part(key: &str) -> String {
     match key {

@@ -235,14 +235,8 @@ fn a_caller_who_cancels_while_waiting_for_a_slot_is_gone_at_once() {
     let answered = next("answer of the first call", &|v| v["event"] == "answered");
     let first_id = answered["call_id"].as_str().unwrap().to_owned();
 
-    let xml = sipp::scenario("uac_cancel_ringing.xml");
-    let target = s.sip.to_string();
     let t0 = std::time::Instant::now();
-    let run = tokio::runtime::Runtime::new().unwrap().block_on(sipp::sipp(
-        sipp::free_port(),
-        &["-sf", &xml, "-m", "1", "-t", "u1", &target],
-    ));
-    run.assert_all_succeeded(1);
+    sipp::cancel_after_ringing(&s.sip.to_string()).assert_all_succeeded(1);
     let started = next("the waiting call", &|v| {
         v["event"] == "started" && v["call_id"] != first_id.as_str()
     });

@@ -127,14 +127,8 @@ fn no_agent_within_the_connect_timeout_fails_the_call_with_503() {
 fn a_caller_who_cancels_while_the_agent_is_awaited_ends_the_call_then() {
     let s = start(&config());
     let ev = events(&s);
-    let xml = sipp::scenario("uac_cancel_ringing.xml");
-    let target = s.sip.to_string();
     let t0 = std::time::Instant::now();
-    let run = tokio::runtime::Runtime::new().unwrap().block_on(sipp::sipp(
-        sipp::free_port(),
-        &["-sf", &xml, "-m", "1", "-t", "u1", &target],
-    ));
-    run.assert_all_succeeded(1);
+    sipp::cancel_after_ringing(&s.sip.to_string()).assert_all_succeeded(1);
     let taken = next(&ev, "slot_taken");
     let url = taken["connect"].as_str().expect("slot_taken names the URL");
     let freed = next(&ev, "slot_freed");

@@ -3,7 +3,7 @@
 //! Only the shape changes here (DESIGN.md: bindings hold no logic): requests and results
 //! cross as the JSON serde gives them (snake_case keys, the same JSON the control API takes
 //! and returns), call events as the JSON the API's SSE stream sends, and every
-//! [`StackError`] becomes a JS `Error` whose `code` names its variant (see `error_code`).
+//! [`StackError`] becomes a JS `Error` whose `code` names its variant ([`StackError::code`]).
 //!
 //! Nothing blocks Node's event loop: the stack runs on the addon's one tokio runtime (napi's
 //! `tokio_rt`), async methods return Promises settled from it, and events reach JS through
@@ -44,34 +44,6 @@ impl From<StackError> for Failure {
     }
 }
 
-/// The JS `code` of each [`StackError`] variant.
-fn error_code(e: &StackError) -> &'static str {
-    match e {
-        StackError::Config { .. } => "ERR_FREYA_CONFIG",
-        StackError::Sip(_) => "ERR_FREYA_SIP",
-        StackError::Io { .. } => "ERR_FREYA_IO",
-        StackError::Busy { .. } => "ERR_FREYA_BUSY",
-        StackError::Media(_) => "ERR_FREYA_MEDIA",
-        StackError::Closed => "ERR_FREYA_CLOSED",
-        StackError::Draining => "ERR_FREYA_DRAINING",
-        StackError::Campaign(_) => "ERR_FREYA_CAMPAIGN",
-        StackError::NoSuchCall { .. } => "ERR_FREYA_NO_SUCH_CALL",
-    }
-}
-
-/// The `kind` of a campaign error (snake_case of the [`CampaignError`] variant), so that a
-/// caller can tell a refused list from an unknown id without reading the message.
-fn campaign_kind(e: &CampaignError) -> &'static str {
-    match e {
-        CampaignError::InvalidNumbers { .. } => "invalid_numbers",
-        CampaignError::EmptyList => "empty_list",
-        CampaignError::Pacing(_) => "pacing",
-        CampaignError::NoSuchCampaign { .. } => "no_such_campaign",
-        CampaignError::Unknown { .. } => "unknown",
-        CampaignError::Ended { .. } => "ended",
-    }
-}
-
 /// The JS error for `failure`: an `Error` with `code` and the Rust message; a campaign error
 /// also has `kind`, and a refused list `rejected` (every refused entry as serde serializes
 /// it: `{ line, value, reason }`, as in the API's 422 body) and `total`. A bad argument is a
@@ -95,9 +67,9 @@ fn js_error(env: &Env, failure: &Failure) -> Error {
 
 fn stack_error_object<'env>(env: &'env Env, e: &StackError) -> Result<Object<'env>> {
     let mut obj = env.create_error(Error::new(Status::GenericFailure, e.to_string()))?;
-    obj.set("code", error_code(e))?;
+    obj.set("code", e.code())?;
     if let StackError::Campaign(c) = e {
-        obj.set("kind", campaign_kind(c))?;
+        obj.set("kind", c.kind())?;
         if let CampaignError::InvalidNumbers { rejected, total } = c {
             obj.set("rejected", to_json(rejected)?)?;
             obj.set("total", *total as f64)?;

@@ -4,7 +4,7 @@
 //! cross as the JSON serde gives them, as Python dicts with snake_case keys (the JSON the
 //! control API takes and returns, and the Node binding's objects); call events as the JSON
 //! the API's SSE stream sends; every [`StackError`] becomes a `freya.StackError` whose `code`
-//! names its variant (the Node binding's codes, see `error_code`).
+//! names its variant (the Node binding's codes, [`StackError::code`]).
 //!
 //! Nothing blocks the asyncio loop: the stacks run on the module's one tokio runtime
 //! (`runtime`); an async method returns an `asyncio.Future` made by the running loop and
@@ -135,33 +135,6 @@ impl From<StackError> for Failure {
     }
 }
 
-/// The `code` of each [`StackError`] variant (the Node binding's codes).
-fn error_code(e: &StackError) -> &'static str {
-    match e {
-        StackError::Config { .. } => "ERR_FREYA_CONFIG",
-        StackError::Sip(_) => "ERR_FREYA_SIP",
-        StackError::Io { .. } => "ERR_FREYA_IO",
-        StackError::Busy { .. } => "ERR_FREYA_BUSY",
-        StackError::Media(_) => "ERR_FREYA_MEDIA",
-        StackError::Closed => "ERR_FREYA_CLOSED",
-        StackError::Draining => "ERR_FREYA_DRAINING",
-        StackError::Campaign(_) => "ERR_FREYA_CAMPAIGN",
-        StackError::NoSuchCall { .. } => "ERR_FREYA_NO_SUCH_CALL",
-    }
-}
-
-/// The `kind` of a campaign error (snake_case of the [`CampaignError`] variant).
-fn campaign_kind(e: &CampaignError) -> &'static str {
-    match e {
-        CampaignError::InvalidNumbers { .. } => "invalid_numbers",
-        CampaignError::EmptyList => "empty_list",
-        CampaignError::Pacing(_) => "pacing",
-        CampaignError::NoSuchCampaign { .. } => "no_such_campaign",
-        CampaignError::Unknown { .. } => "unknown",
-        CampaignError::Ended { .. } => "ended",
-    }
-}
-
 /// The Python exception for `failure`.
 fn to_py_err(py: Python<'_>, failure: Failure) -> PyErr {
     match failure {
@@ -178,9 +151,9 @@ fn to_py_err(py: Python<'_>, failure: Failure) -> PyErr {
 fn stack_error(py: Python<'_>, e: &StackError) -> PyResult<PyErr> {
     let class = STACK_ERROR.import(py, "freya._errors", "StackError")?;
     let kwargs = PyDict::new(py);
-    kwargs.set_item("code", error_code(e))?;
+    kwargs.set_item("code", e.code())?;
     if let StackError::Campaign(c) = e {
-        kwargs.set_item("kind", campaign_kind(c))?;
+        kwargs.set_item("kind", c.kind())?;
         if let CampaignError::InvalidNumbers { rejected, total } = c {
             let json = serde_json::to_value(rejected).map_err(|err| {
                 PyRuntimeError::new_err(format!("serializing {rejected:?}: {err}"))

@@ -145,6 +145,26 @@ pub enum CampaignError {
     },
 }
 
+impl CampaignError {
+    /// The variant as a snake_case word, so that a host can tell a refused list from an
+    /// unknown id without reading the message (the bindings' `kind`): `invalid_numbers`,
+    /// `empty_list`, `pacing`, `no_such_campaign`, `unknown`, `ended`.
+    ///
+    /// ```
+    /// assert_eq!(freya::campaign::CampaignError::EmptyList.kind(), "empty_list");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CampaignError::InvalidNumbers { .. } => "invalid_numbers",
+            CampaignError::EmptyList => "empty_list",
+            CampaignError::Pacing(_) => "pacing",
+            CampaignError::NoSuchCampaign { .. } => "no_such_campaign",
+            CampaignError::Unknown { .. } => "unknown",
+            CampaignError::Ended { .. } => "ended",
+        }
+    }
+}
+
 /// Where a campaign is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -239,3 +239,17 @@ pub async fn sipp(port: u16, args: &[&str]) -> SippRun {
         stats,
     }
 }
+
+/// One call from SIPp to `target` that cancels once it hears 180 (`uac_cancel_ringing.xml`:
+/// it checks the 200 for the CANCEL and the 487 for the INVITE), run to its end from a
+/// synchronous test; the caller asserts on the result.
+// Used by the stack tests, not by sipp_interop.rs, which includes this module too.
+#[allow(dead_code)]
+pub fn cancel_after_ringing(target: &str) -> SippRun {
+    let xml = scenario("uac_cancel_ringing.xml");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for sipp");
+    runtime.block_on(sipp(
+        free_port(),
+        &["-sf", &xml, "-m", "1", "-t", "u1", target],
+    ))
+}
