@@ -109,8 +109,12 @@ fn py_to_json(value: &Bound<'_, PyAny>, path: &str, depth: usize) -> Result<Valu
         .map(Value::Array)
 }
 
-/// A request dict as JSON (`what` names the method in the error).
-pub(crate) fn request_json(what: &str, req: &Bound<'_, PyAny>) -> Result<Value, Failure> {
+/// A request dict read as `T` (`what` names the method in the `TypeError`): the dict as
+/// JSON, then [`freya::request::from_value`], whose message names the key.
+pub(crate) fn read_request<T: serde::de::DeserializeOwned>(
+    what: &str,
+    req: &Bound<'_, PyAny>,
+) -> Result<T, Failure> {
     if !req.is_instance_of::<PyDict>() {
         let type_name = req
             .get_type()
@@ -120,10 +124,6 @@ pub(crate) fn request_json(what: &str, req: &Bound<'_, PyAny>) -> Result<Value, 
             "{what}: the request must be a dict, not {type_name}"
         )));
     }
-    py_to_json(req, "request", 0).map_err(|e| Failure::Arg(format!("{what}: {e}")))
-}
-
-/// The `TypeError` for a request that does not deserialize (its message names the key).
-pub(crate) fn bad_request(what: &str) -> impl FnOnce(freya::request::RequestError) -> Failure + '_ {
-    move |e| Failure::Arg(format!("{what}: {e}"))
+    let json = py_to_json(req, "request", 0).map_err(|e| Failure::Arg(format!("{what}: {e}")))?;
+    freya::request::from_value(json).map_err(|e| Failure::Arg(format!("{what}: {e}")))
 }

@@ -28,7 +28,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
 use serde_json::Value;
 
-use crate::json::{bad_request, json_to_py, request_json};
+use crate::json::{json_to_py, read_request};
 use tokio::runtime::Runtime;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
@@ -422,9 +422,7 @@ impl PyStack {
         py: Python<'py>,
         req: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req: OriginateRequest = request_json("originate", req)
-            .and_then(|json| freya::request::from_value(json).map_err(bad_request("originate")))
-            .map_err(|f| to_py_err(py, f))?;
+        let req: OriginateRequest = read_request("originate", req).map_err(|f| to_py_err(py, f))?;
         let stack = self.inner.clone();
         spawn_future(
             py,
@@ -484,11 +482,8 @@ impl PyStack {
         py: Python<'py>,
         req: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req: CampaignRequest = request_json("start_campaign", req)
-            .and_then(|json| {
-                freya::request::from_value(json).map_err(bad_request("start_campaign"))
-            })
-            .map_err(|f| to_py_err(py, f))?;
+        let req: CampaignRequest =
+            read_request("start_campaign", req).map_err(|f| to_py_err(py, f))?;
         let json = self.call(py, |stack| {
             let info = stack.start_campaign(req)?;
             serialized(&info, serde_json::to_value(&info))
