@@ -13,44 +13,16 @@ use std::net::TcpStream;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{events, free_base, http, start, Server};
+use common::{events, http, start, Server};
 use serde_json::{json, Value};
 
+/// The shared self-dialing stack (8 echo agents) with the control API.
 fn self_dialing_config() -> String {
-    let sip = free_base(1);
-    let rtp = 2 * (free_base(1) / 2).min(30000);
-    let agents = free_base(8);
-    format!(
-        r#"
-[sip]
-bind = "127.0.0.1:{sip}"
-t1_ms = 100
-[[trunks]]
-name = "self"
-match = ["127.0.0.0/8"]
-host = "127.0.0.1:{sip}"
-[media]
-address = "127.0.0.1"
-rtp_port_start = {rtp}
-rtp_port_end = {rtp_end}
-[[agents]]
-name = "echo"
-slots = 8
-base_port = {agents}
-url = "ws://127.0.0.1:{{port}}/telephony/ws"
-protocol = "twilio"
-builtin_echo = true
-busy = {{ status = 503 }}
-[[routes]]
-name = "sales"
-called = "+1415*"
-agents = "echo"
-[control]
-listen = "127.0.0.1:0"
-token = "t0ken"
-"#,
-        rtp_end = rtp + 2 * 40 - 1,
+    common::self_dialing(
+        8,
+        "[control]\nlisten = \"127.0.0.1:0\"\ntoken = \"t0ken\"\n",
     )
+    .0
 }
 
 fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {

@@ -596,9 +596,6 @@ impl Stack {
     }
 }
 
-#[cfg(test)]
-mod shutdown_tests;
-
 async fn accept(inner: Arc<Inner>, mut incoming: IncomingCalls) {
     while let Some(call) = incoming.next().await {
         tokio::spawn(call::inbound(inner.clone(), call));

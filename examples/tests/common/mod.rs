@@ -43,6 +43,44 @@ pub fn free_base(n: u16) -> u16 {
     }
 }
 
+/// A stack that dials itself through trunk "self" (numbers under +1415 reach its `slots`
+/// built-in echo agents, every other number is refused 404), with `extra` TOML appended;
+/// also the agents' first port (slot i listens on it + i).
+pub fn self_dialing(slots: u16, extra: &str) -> (String, u16) {
+    let sip = free_base(1);
+    let rtp = 2 * (free_base(1) / 2).min(30000);
+    let agents = free_base(slots);
+    let text = format!(
+        r#"
+[sip]
+bind = "127.0.0.1:{sip}"
+t1_ms = 100
+[[trunks]]
+name = "self"
+match = ["127.0.0.0/8"]
+host = "127.0.0.1:{sip}"
+[media]
+address = "127.0.0.1"
+rtp_port_start = {rtp}
+rtp_port_end = {rtp_end}
+[[agents]]
+name = "echo"
+slots = {slots}
+base_port = {agents}
+url = "ws://127.0.0.1:{{port}}/telephony/ws"
+protocol = "twilio"
+builtin_echo = true
+busy = {{ status = 503 }}
+[[routes]]
+name = "sales"
+called = "+1415*"
+agents = "echo"
+{extra}"#,
+        rtp_end = rtp + 2 * 40 - 1,
+    );
+    (text, agents)
+}
+
 /// A config with `slots` built-in echo agents, pool answer `busy` when all are taken,
 /// and `extra` TOML appended.
 pub fn config(slots: usize, busy: &str, extra: &str) -> String {

@@ -1,66 +1,30 @@
-//! `Stack::shutdown` as the bindings use it (no `drain` first): the calls still up end (BYE
-//! with cause 41), campaigns are cancelled, the built-in agents' and SIP ports are free
-//! again (a second stack starts on the same config), and later requests are `Closed`. A
-//! start that fails releases the agent ports it had bound. Real sockets on 127.0.0.1.
+//! `Stack::shutdown` as the bindings use it (the library, no server, no `drain` first): the
+//! calls still up end (BYE with cause 41), campaigns are cancelled, the built-in agents' and
+//! SIP ports are free again (a second stack starts on the same config), and later requests
+//! are `Closed`. A start that fails releases the agent ports it had bound. Real sockets on
+//! 127.0.0.1.
+
+mod common;
 
 use std::time::Duration;
 
-use super::{OriginateRequest, Stack};
-use crate::campaign::{CampaignRequest, CampaignState};
-use crate::config::StackConfig;
-use crate::event::{CallEvent, EventKind};
-use crate::StackError;
+use freya::campaign::{CampaignRequest, CampaignState};
+use freya::config::StackConfig;
+use freya::event::{CallEvent, EventKind};
+use freya::stack::{OriginateRequest, Stack};
+use freya::StackError;
 
-/// A port p < 60000 such that p .. p+n-1 can be bound now (TCP and UDP).
-fn free_base(n: u16) -> u16 {
-    loop {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0);
-        if p == 0 || p >= 60000 {
-            continue;
-        }
-        if (p..p + n).all(|q| {
-            std::net::TcpListener::bind(("127.0.0.1", q)).is_ok()
-                && std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()
-        }) {
-            return p;
-        }
+/// Waits (at most 2 s) until the two agent ports from `agents` can be bound again.
+async fn agent_ports_free(agents: u16, when: &str) {
+    for p in [agents, agents + 1] {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("agent port {p} still bound {when}"));
     }
-}
-
-/// A stack that dials itself through trunk "self": +1415… reach its two echo agents.
-fn self_dialing(sip: u16, agents: u16) -> String {
-    let rtp = 2 * (free_base(1) / 2).min(30000);
-    format!(
-        r#"
-[sip]
-bind = "127.0.0.1:{sip}"
-t1_ms = 100
-[[trunks]]
-name = "self"
-match = ["127.0.0.0/8"]
-host = "127.0.0.1:{sip}"
-[media]
-address = "127.0.0.1"
-rtp_port_start = {rtp}
-rtp_port_end = {rtp_end}
-[[agents]]
-name = "echo"
-slots = 2
-base_port = {agents}
-url = "ws://127.0.0.1:{{port}}/telephony/ws"
-protocol = "twilio"
-builtin_echo = true
-busy = {{ status = 503 }}
-[[routes]]
-name = "sales"
-called = "+1415*"
-agents = "echo"
-"#,
-        rtp_end = rtp + 2 * 20 - 1,
-    )
 }
 
 async fn next(
@@ -83,8 +47,7 @@ async fn next(
 
 #[tokio::test]
 async fn shutdown_ends_the_calls_and_campaigns_and_frees_every_port() {
-    let (sip, agents) = (free_base(1), free_base(2));
-    let text = self_dialing(sip, agents);
+    let (text, agents) = common::self_dialing(2, "");
     let stack = Stack::start(StackConfig::from_toml(&text).unwrap())
         .await
         .unwrap();
@@ -132,15 +95,7 @@ async fn shutdown_ends_the_calls_and_campaigns_and_frees_every_port() {
     assert!(matches!(e, StackError::Closed), "{e}");
     stack.shutdown().await; // a second call is harmless
                             // Every port is free again: the same config starts a second stack.
-    for p in [agents, agents + 1] {
-        tokio::time::timeout(Duration::from_secs(2), async {
-            while std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("agent port {p} still bound after shutdown"));
-    }
+    agent_ports_free(agents, "after shutdown").await;
     let again = Stack::start(StackConfig::from_toml(&text).unwrap())
         .await
         .expect("a second stack on the same ports");
@@ -149,22 +104,15 @@ async fn shutdown_ends_the_calls_and_campaigns_and_frees_every_port() {
 
 #[tokio::test]
 async fn a_start_that_fails_releases_the_agent_ports_it_bound() {
-    let (sip, agents) = (free_base(1), free_base(2));
+    let (text, agents) = common::self_dialing(2, "");
+    let config = StackConfig::from_toml(&text).unwrap();
     // The SIP port taken: the start fails after the agents were bound.
-    let taken = std::net::UdpSocket::bind(("127.0.0.1", sip)).unwrap();
-    let e = match Stack::start(StackConfig::from_toml(&self_dialing(sip, agents)).unwrap()).await {
+    let taken = std::net::UdpSocket::bind(config.sip.bind).unwrap();
+    let e = match Stack::start(config).await {
         Ok(_) => panic!("started with its SIP port taken"),
         Err(e) => e,
     };
     assert!(matches!(e, StackError::Sip(_)), "{e}");
-    for p in [agents, agents + 1] {
-        tokio::time::timeout(Duration::from_secs(2), async {
-            while std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("agent port {p} still bound after a failed start"));
-    }
+    agent_ports_free(agents, "after a failed start").await;
     drop(taken);
 }
