@@ -147,6 +147,20 @@ setup_node() {
     fi
 }
 
+# A full run (venvs, node_modules, two cargo profiles) needs about 9 GB: on a full disk the
+# first failure is an obscure one (`python -m venv` exits 1 from ensurepip), so say it first.
+check_disk() {
+    local need_kb=$((10 * 1024 * 1024)) free_kb
+    free_kb="$(df -Pk "$ROOT" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+    [ -n "$free_kb" ] || return 0
+    if [ "$free_kb" -lt $((1024 * 1024)) ]; then
+        die "only $((free_kb / 1024)) MB free on $(df -P "$ROOT" | awk 'NR == 2 { print $6 }'): a full run needs about 9 GB (builds, venvs, node_modules)"
+    elif [ "$free_kb" -lt "$need_kb" ]; then
+        note "setup: warning: only $((free_kb / 1024 / 1024)) GB free; a full run needs about 9 GB"
+    fi
+}
+
+check_disk
 setup_apt
 setup_rust
 want python && setup_python
