@@ -143,7 +143,7 @@ export interface CampaignInfo {
   name: string | null
   /** Where it is. */
   state: 'running' | 'paused' | 'finished' | 'cancelled'
-  /** Why it is paused (`"paused by the operator"`, or the breaker's words, with "number error"). */
+  /** Why it is paused (`"paused by the operator"`, `"the stack is draining for a shutdown"`, or the breaker's words, with "number error"). */
   paused_reason: string | null
   /** Numbers to dial (after validation). */
   total: number
@@ -439,7 +439,8 @@ export declare class Stack {
   cancelCampaign(campaignId: string): void
   /**
    * A graceful stop: new calls are refused from now on (inbound 503, originate
-   * `ERR_FREYA_DRAINING`); live calls may go on for up to `graceMs`, then those still up are
+   * `ERR_FREYA_DRAINING`), running campaigns pause (reason `"the stack is draining for a
+   * shutdown"`); live calls may go on for up to `graceMs`, then those still up are
    * hung up with Q.850 cause 41. Resolves with how many were hung up. Call `shutdown()` after.
    */
   drain(graceMs: number): Promise<number>

@@ -116,3 +116,87 @@ async fn a_start_that_fails_releases_the_agent_ports_it_bound() {
     agent_ports_free(agents, "after a failed start").await;
     drop(taken);
 }
+
+/// CPU time (user + system) this thread has used: the test's current-thread runtime runs
+/// every task of its stack (the campaign's among them). From /proc, in clock ticks (10 ms).
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10)
+}
+
+#[tokio::test]
+async fn a_campaign_waiting_for_a_slot_sleeps_and_a_drain_pauses_it() {
+    let (text, _) = common::self_dialing(2, "");
+    let stack = Stack::start(StackConfig::from_toml(&text).unwrap())
+        .await
+        .unwrap();
+    let mut events = stack.subscribe();
+    // One call of the campaign takes both slots (it dials this stack itself); the second
+    // number waits for a slot, its pace token there after 1 s.
+    let campaign: CampaignRequest = serde_json::from_value(serde_json::json!({
+        "numbers": ["+14155550101", "+14155550102"], "trunk": "self", "calls_per_second": 1.0
+    }))
+    .unwrap();
+    let campaign = stack.start_campaign(campaign).unwrap().campaign_id;
+    next(&mut events, "the first campaign call's answer", |e| {
+        matches!(e.kind, EventKind::Answered {})
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (cpu0, t0) = (thread_cpu(), std::time::Instant::now());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (cpu, wall) = (thread_cpu() - cpu0, t0.elapsed());
+    // A task spinning on its past pace deadline would use the whole thread (~100 %); the
+    // call's media through the stack and its echo agent use a few percent.
+    assert!(
+        cpu < wall / 2,
+        "the stack's thread used {cpu:?} of CPU in {wall:?} while the campaign waited for a slot"
+    );
+    let info = stack.campaign(&campaign).unwrap();
+    assert_eq!(info.state, CampaignState::Running, "{info:?}");
+    assert_eq!(info.dialed, 1, "{info:?}");
+
+    // Draining: the campaign pauses with the reason, says so, and dials nothing more.
+    let drainer = stack.clone();
+    let drain = tokio::spawn(async move { drainer.drain(Duration::from_millis(500)).await });
+    let e = next(&mut events, "the campaign's pause", |e| {
+        e.call_id == campaign
+            && matches!(&e.kind, EventKind::Campaign { state, .. } if state == "paused")
+    })
+    .await;
+    let EventKind::Campaign { reason, .. } = e.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason.as_deref(),
+        Some("the stack is draining for a shutdown")
+    );
+    let info = stack.campaign(&campaign).unwrap();
+    assert_eq!(info.state, CampaignState::Paused, "{info:?}");
+    // An operator's resume does not make it dial while the stack drains.
+    stack.resume_campaign(&campaign).unwrap();
+    assert_eq!(
+        drain.await.unwrap(),
+        2,
+        "both legs of the call were up at the grace's end"
+    );
+    let info = stack.campaign(&campaign).unwrap();
+    assert_eq!(info.state, CampaignState::Paused, "{info:?}");
+    assert_eq!(
+        info.paused_reason.as_deref(),
+        Some("the stack is draining for a shutdown")
+    );
+    assert_eq!(info.dialed, 1, "{info:?}");
+    assert_eq!(info.numbers[1].outcome, None, "{info:?}");
+    stack.shutdown().await;
+    let info = stack.campaign(&campaign).unwrap();
+    assert_eq!(info.state, CampaignState::Cancelled, "{info:?}");
+}

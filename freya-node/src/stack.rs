@@ -302,7 +302,8 @@ impl Stack {
     }
 
     /// A graceful stop: new calls are refused from now on (inbound 503, originate
-    /// `ERR_FREYA_DRAINING`); live calls may go on for up to `grace_ms`, then those still up
+    /// `ERR_FREYA_DRAINING`), running campaigns pause (reason `"the stack is draining for a
+    /// shutdown"`); live calls may go on for up to `grace_ms`, then those still up
     /// are hung up with Q.850 cause 41. Resolves with how many were hung up. Call
     /// `shutdown()` afterwards.
     #[napi(ts_return_type = "Promise<number>")]

@@ -535,7 +535,8 @@ impl PyStack {
     }
 
     /// A graceful stop: new calls are refused from now on (inbound 503, originate
-    /// `ERR_FREYA_DRAINING`); live calls may go on for up to `grace_ms` milliseconds, then
+    /// `ERR_FREYA_DRAINING`), running campaigns pause (reason `"the stack is draining for a
+    /// shutdown"`); live calls may go on for up to `grace_ms` milliseconds, then
     /// those still up are hung up with Q.850 cause 41. Returns an awaitable of how many were
     /// hung up. Call `shutdown()` afterwards.
     fn drain<'py>(&self, py: Python<'py>, grace_ms: u64) -> PyResult<Bound<'py, PyAny>> {

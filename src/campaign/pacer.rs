@@ -155,6 +155,9 @@ pub enum PauseReason {
     /// The host paused it.
     #[error("paused by the operator")]
     Operator,
+    /// The stack is draining for a shutdown: it places no new call (its calls up go on).
+    #[error("the stack is draining for a shutdown")]
+    Draining,
     /// The breaker tripped ([`BreakerConfig`]).
     #[error("{failures} of the last {window} calls failed with a number error (wrong prefix?)")]
     NumberFailures {
@@ -395,7 +398,22 @@ impl Pacer {
 
     /// Stops dialing (calls up go on) until [`resume`](Self::resume).
     pub fn pause(&mut self) {
-        self.paused.get_or_insert(PauseReason::Operator);
+        self.pause_for(PauseReason::Operator);
+    }
+
+    /// Stops dialing for `reason` (a host's own, such as [`PauseReason::Draining`]); a pause
+    /// already in place keeps its first reason. [`resume`](Self::resume) ends it.
+    ///
+    /// ```
+    /// use freya::campaign::{Pacer, PacingConfig, PauseReason};
+    /// let mut p = Pacer::new(PacingConfig::default(), 3).unwrap();
+    /// p.pause_for(PauseReason::Draining);
+    /// p.pause();
+    /// assert_eq!(p.paused(), Some(PauseReason::Draining));
+    /// assert_eq!(p.poll_dial(std::time::Instant::now()), None);
+    /// ```
+    pub fn pause_for(&mut self, reason: PauseReason) {
+        self.paused.get_or_insert(reason);
     }
 
     /// Dials again; the breaker starts over (the host has fixed, or accepted, the list).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 use super::numbers::{validate_numbers, NumberRules, RejectedNumber};
-use super::pacer::{BreakerConfig, Outcome, Pacer, PacingConfig, PacingError};
+use super::pacer::{BreakerConfig, Outcome, Pacer, PacingConfig, PacingError, PauseReason};
 use crate::event::{CallEvent, EventKind};
 use crate::stack::{Inner, OriginateRequest};
 use crate::StackError;
@@ -361,6 +361,17 @@ pub(crate) fn start(
     Ok((id, Entry { info, commands }))
 }
 
+/// What stops a campaign's task from placing its next call now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The pacer: the pace, the ceiling, a pause or the end of the list.
+    Pacer,
+    /// No agent slot of the campaign's pool is idle.
+    NoSlot,
+    /// Cancelled, or the stack is draining.
+    Stopped,
+}
+
 struct Runner {
     inner: Arc<Inner>,
     id: String,
@@ -383,16 +394,27 @@ impl Runner {
     ) {
         self.announce("started", None);
         let mut commands_open = true;
+        let inner = Arc::clone(&self.inner);
         loop {
-            self.dial().await;
+            // Made before the checks they follow up: a slot freed, or a drain begun, after
+            // `dial` looked and before the `select!` below still wakes this task.
+            let slot_freed = inner.slot_freed.notified();
+            let drain_started = inner.drain_started.notified();
+            let held = self.dial().await;
+            if self.inner.is_draining() {
+                self.pacer.pause_for(PauseReason::Draining);
+            }
             self.publish();
             if self.pacer.is_finished() || (self.cancelled && self.calls.is_empty()) {
                 break;
             }
+            // Waiting for a slot, the pace's deadline may be long past: only a freed slot
+            // (or a call's end, a command) can let the next call go, so waking at the pace
+            // would spin.
             let deadline = self
                 .pacer
                 .poll_timeout()
-                .filter(|_| !self.cancelled)
+                .filter(|_| !self.cancelled && held != Held::NoSlot)
                 .map(tokio::time::Instant::from_std);
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -415,7 +437,9 @@ impl Runner {
                     }
                 } => {}
                 // A slot freed lets a held-back call go.
-                _ = self.inner.slot_freed.notified() => {}
+                _ = slot_freed => {}
+                // A drain pauses the campaign (at the top of the loop).
+                _ = drain_started => {}
             }
         }
         let state = if self.cancelled {
@@ -438,14 +462,18 @@ impl Runner {
         );
     }
 
-    /// Places every call the pacer allows now, while the agent pool has a free slot.
-    async fn dial(&mut self) {
-        while !self.cancelled && !self.inner.is_draining() {
+    /// Places every call the pacer allows now, while the agent pool has a free slot; says
+    /// what holds the next one back.
+    async fn dial(&mut self) -> Held {
+        loop {
+            if self.cancelled || self.inner.is_draining() {
+                return Held::Stopped;
+            }
             if !self.inner.has_free_slot(self.req.agents.as_deref()) {
-                return;
+                return Held::NoSlot;
             }
             let Some(index) = self.pacer.poll_dial(Instant::now()) else {
-                return;
+                return Held::Pacer;
             };
             let mut headers = vec![(CAMPAIGN_HEADER.to_owned(), self.id.clone())];
             headers.extend(self.req.headers.iter().cloned());
@@ -463,10 +491,14 @@ impl Runner {
                     lock(&self.info).numbers[index].call_id = Some(call_id.clone());
                     self.calls.insert(call_id, (index, false));
                 }
-                Err(StackError::Busy { .. } | StackError::Draining) => {
+                Err(StackError::Busy { .. }) => {
                     // The slot went to another call first: this number waits its turn.
                     self.pacer.retry(index);
-                    return;
+                    return Held::NoSlot;
+                }
+                Err(StackError::Draining) => {
+                    self.pacer.retry(index);
+                    return Held::Stopped;
                 }
                 Err(e) => {
                     tracing::warn!(campaign = %self.id, number = %self.numbers[index], error = %e,

@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     events: broadcast::Sender<CallEvent>,
     /// Wakes calls waiting for a slot.
     pub(crate) slot_freed: tokio::sync::Notify,
+    /// Wakes campaigns when [`Stack::drain`] begins (they pause).
+    pub(crate) drain_started: tokio::sync::Notify,
     /// Where server-mode agents dial in (`[agent_server]`).
     pub(crate) agent_server: Option<agent_link::AgentServer>,
     /// Outbound campaigns by id: every running or paused one, and the last
@@ -294,6 +296,7 @@ impl Stack {
             builtin: Mutex::new(Some(builtin)),
             events,
             slot_freed: tokio::sync::Notify::new(),
+            drain_started: tokio::sync::Notify::new(),
             agent_server,
             campaigns: Mutex::new(crate::campaign::registry::Registry::default()),
             #[cfg(target_os = "linux")]
@@ -558,11 +561,14 @@ impl Stack {
     /// from now on (inbound: 503 with `Reason: Q.850;cause=41`; originate:
     /// [`StackError::Draining`]), live calls may go on for up to `grace` (their parties
     /// hang up as usual), then those still up are hung up with cause 41 (BYE or CANCEL),
-    /// and the stack waits up to 2 s for their hangup events before returning. Call
+    /// and the stack waits up to 2 s for their hangup events before returning. Running
+    /// campaigns pause ([`PauseReason::Draining`](crate::campaign::PauseReason::Draining):
+    /// a `paused` campaign event) and follow their calls up to the end. Call
     /// [`Stack::shutdown`] afterwards to close the sockets. Returns how many calls were
     /// still up at the end of `grace` (and were hung up).
     pub async fn drain(&self, grace: std::time::Duration) -> usize {
         self.inner.draining.store(true, Ordering::Release);
+        self.inner.drain_started.notify_waiters();
         let live = || lock(&self.inner.calls).len();
         tracing::info!(
             live = live(),

@@ -152,7 +152,8 @@ class Stack:
         ``"ended"``)."""
     def drain(self, grace_ms: int) -> asyncio.Future[int]:
         """A graceful stop: new calls are refused from now on (inbound 503, originate
-        ``ERR_FREYA_DRAINING``); live calls may go on for up to ``grace_ms`` milliseconds,
+        ``ERR_FREYA_DRAINING``), running campaigns pause (reason ``"the stack is draining
+        for a shutdown"``); live calls may go on for up to ``grace_ms`` milliseconds,
         then those still up are hung up with Q.850 cause 41. Resolves with how many were
         hung up. Call ``shutdown()`` afterwards."""
     def shutdown(self) -> asyncio.Future[None]:

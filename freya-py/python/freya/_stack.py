@@ -200,7 +200,8 @@ class CampaignInfo(TypedDict):
     name: Optional[str]
     state: Literal["running", "paused", "finished", "cancelled"]
     paused_reason: Optional[str]
-    """Why it is paused (``"paused by the operator"``, or the breaker's words)."""
+    """Why it is paused (``"paused by the operator"``, ``"the stack is draining for a
+    shutdown"``, or the breaker's words)."""
     total: int
     """Numbers to dial (after validation)."""
     dialed: int
