@@ -394,7 +394,7 @@ export declare class Stack {
    * normal clearing). Its `hangup` event follows.
    *
    * @throws {StackError} `ERR_FREYA_NO_SUCH_CALL` for an unknown or ended call.
-   * @throws {TypeError} for a cause outside 0..=65535.
+   * @throws {TypeError} (`code` `ERR_INVALID_ARG_VALUE`) for a cause outside 1..=127.
    */
   hangup(callId: string, q850Cause?: number | null): void
   /**

@@ -55,13 +55,17 @@ pub enum StackError {
         /// The call UUID asked for.
         call_id: String,
     },
+    /// A request's value is refused (a Q.850 cause outside 1–127); the message names the
+    /// key and the value. The bindings raise their own argument errors for these instead.
+    #[error(transparent)]
+    Request(#[from] crate::request::RequestError),
 }
 
 impl StackError {
     /// A stable name for the variant, for hosts that branch on it: the bindings' error
     /// `code` (`ERR_FREYA_CONFIG`, `ERR_FREYA_SIP`, `ERR_FREYA_IO`, `ERR_FREYA_BUSY`,
     /// `ERR_FREYA_MEDIA`, `ERR_FREYA_CLOSED`, `ERR_FREYA_DRAINING`, `ERR_FREYA_CAMPAIGN`,
-    /// `ERR_FREYA_NO_SUCH_CALL`).
+    /// `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_REQUEST`).
     ///
     /// ```
     /// assert_eq!(freya::StackError::Closed.code(), "ERR_FREYA_CLOSED");
@@ -77,6 +81,7 @@ impl StackError {
             StackError::Draining => "ERR_FREYA_DRAINING",
             StackError::Campaign(_) => "ERR_FREYA_CAMPAIGN",
             StackError::NoSuchCall { .. } => "ERR_FREYA_NO_SUCH_CALL",
+            StackError::Request(_) => "ERR_FREYA_REQUEST",
         }
     }
 }

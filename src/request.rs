@@ -65,6 +65,29 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RequestError> 
     Ok(value)
 }
 
+/// A Q.850 cause to send in `Reason: Q.850;cause=N` (RFC 3326) from a host's number: the
+/// control API's `?q850_cause=`, the bindings' `hangup` argument, [`Stack::hangup`]. ITU-T
+/// Q.850 §2.2.5 gives a cause 7 bits: 1–127 (0 is not a cause).
+///
+/// # Errors
+/// [`RequestError`] naming `q850_cause` and the value when it is outside 1–127.
+///
+/// ```
+/// assert_eq!(freya::request::q850_cause(41), Ok(41));
+/// let e = freya::request::q850_cause(200).unwrap_err();
+/// assert_eq!(e.to_string(), "q850_cause: 200 is not a Q.850 cause (1-127)");
+/// ```
+///
+/// [`Stack::hangup`]: crate::stack::Stack::hangup
+pub fn q850_cause(value: i64) -> Result<u16, RequestError> {
+    match u16::try_from(value) {
+        Ok(c @ 1..=127) => Ok(c),
+        _ => Err(RequestError {
+            message: format!("q850_cause: {value} is not a Q.850 cause (1-127)"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

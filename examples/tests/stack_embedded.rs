@@ -73,6 +73,17 @@ async fn shutdown_ends_the_calls_and_campaigns_and_frees_every_port() {
     .unwrap();
     let campaign = stack.start_campaign(campaign).unwrap();
     assert_eq!(stack.calls().len(), 2, "both legs up");
+    // A cause outside Q.850's 1-127 is refused before the call is touched.
+    for bad in [0, 128, 500] {
+        let e = stack.hangup(&call_id, Some(bad)).unwrap_err();
+        assert!(matches!(e, StackError::Request(_)), "{e}");
+        assert_eq!(e.code(), "ERR_FREYA_REQUEST");
+        assert_eq!(
+            e.to_string(),
+            format!("q850_cause: {bad} is not a Q.850 cause (1-127)")
+        );
+    }
+    assert_eq!(stack.calls().len(), 2, "both legs still up");
 
     stack.shutdown().await;
     // Both legs ended, with the shutdown's cause, and nothing is left.

@@ -87,6 +87,10 @@ fn an_api_hangup_ends_a_live_call_with_a_bye_and_its_cause() {
         Some("t0ken"),
     );
     assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("q850_cause: 200 is not a Q.850 cause (1-127)"),
+        "{body}"
+    );
 
     let asked = Instant::now();
     let (status, body) = http(

@@ -211,7 +211,14 @@ test('campaign breaker, refused list, originate and hangup on a self-dialing sta
     assert.equal(hangup.q850_cause, 16)
     assert.equal(hangup.q850_text, 'Normal call clearing')
     assert.throws(() => stack.hangup(callId), { code: 'ERR_FREYA_NO_SUCH_CALL', message: new RegExp(callId) })
-    assert.throws(() => stack.hangup(callId, 70000), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+    // The cause is checked before the call is looked up, in the API's words.
+    for (const bad of [0, 128, 70000, -1]) {
+      assert.throws(() => stack.hangup(callId, bad), {
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: `hangup: q850_cause: ${bad} is not a Q.850 cause (1-127)`,
+      })
+    }
 
     // Cancel the paused campaign; then it has ended and cannot be paused.
     stack.cancelCampaign(id)

@@ -40,7 +40,11 @@ enum Failure {
 
 impl From<StackError> for Failure {
     fn from(e: StackError) -> Self {
-        Failure::Stack(e)
+        match e {
+            // A refused value of the host's: JavaScript's argument error, not a stack one.
+            StackError::Request(e) => Failure::Arg(e.to_string()),
+            e => Failure::Stack(e),
+        }
     }
 }
 
@@ -215,19 +219,14 @@ impl Stack {
     /// `Reason: Q.850;cause=N` (`q850_cause`, default 16 normal clearing). Its `hangup`
     /// event follows.
     ///
-    /// Throws `ERR_FREYA_NO_SUCH_CALL` for an unknown or ended call; a `TypeError` for a
-    /// cause outside 0..=65535.
+    /// Throws `ERR_FREYA_NO_SUCH_CALL` for an unknown or ended call; a `TypeError`
+    /// (`ERR_INVALID_ARG_VALUE`) for a cause outside 1..=127.
     #[napi]
-    pub fn hangup(&self, env: &Env, call_id: String, q850_cause: Option<u32>) -> Result<()> {
+    pub fn hangup(&self, env: &Env, call_id: String, q850_cause: Option<i64>) -> Result<()> {
         let result = q850_cause
-            .map(u16::try_from)
+            .map(freya::request::q850_cause)
             .transpose()
-            .map_err(|_| {
-                Failure::Arg(format!(
-                    "hangup: q850Cause {} is not a Q.850 cause",
-                    q850_cause.unwrap_or_default()
-                ))
-            })
+            .map_err(|e| Failure::Arg(format!("hangup: {e}")))
             .and_then(|cause| {
                 napi::bindgen_prelude::within_runtime_if_available(|| {
                     Ok(self.inner.hangup(&call_id, cause)?)

@@ -25,7 +25,7 @@ use freya::StackError;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyInt, PyString, PyTuple, PyType};
 use serde_json::Value;
 
 use crate::json::{json_to_py, read_request};
@@ -125,13 +125,38 @@ pub(crate) enum Failure {
     /// An argument of the wrong type or shape (a request dict that does not deserialize):
     /// a `TypeError` with this message.
     Arg(String),
+    /// An argument of the right type whose value is refused (a Q.850 cause outside
+    /// 1..=127): a `ValueError` with this message.
+    Value(String),
     /// A Rust result that does not serialize (a bug): a `RuntimeError`.
     Internal(String),
 }
 
 impl From<StackError> for Failure {
     fn from(e: StackError) -> Self {
-        Failure::Stack(e)
+        match e {
+            // A refused value of the host's: Python's argument error, not a stack one.
+            StackError::Request(e) => Failure::Value(e.to_string()),
+            e => Failure::Stack(e),
+        }
+    }
+}
+
+/// `hangup`'s `q850_cause`: an `int` (not a `bool`) in 1..=127.
+fn read_cause(c: &Bound<'_, PyAny>) -> PyResult<u16> {
+    if !c.is_instance_of::<PyInt>() || c.is_instance_of::<PyBool>() {
+        let type_name = c.get_type().name()?;
+        return Err(PyTypeError::new_err(format!(
+            "hangup: q850_cause must be an int, not {type_name}"
+        )));
+    }
+    match c.extract::<i64>() {
+        Ok(value) => freya::request::q850_cause(value)
+            .map_err(|e| PyValueError::new_err(format!("hangup: {e}"))),
+        // An int past i64 is as far out of range as any: refused in the same words.
+        Err(_) => Err(PyValueError::new_err(format!(
+            "hangup: q850_cause: {c} is not a Q.850 cause (1-127)"
+        ))),
     }
 }
 
@@ -140,6 +165,7 @@ fn to_py_err(py: Python<'_>, failure: Failure) -> PyErr {
     match failure {
         Failure::Stack(e) => stack_error(py, &e).unwrap_or_else(|err| err),
         Failure::Arg(message) => PyTypeError::new_err(message),
+        Failure::Value(message) => PyValueError::new_err(message),
         Failure::Internal(message) => PyRuntimeError::new_err(message),
     }
 }
@@ -390,18 +416,25 @@ impl PyStack {
     }
 
     /// An async iterator of every call event from now on (the dicts `on_event` gives), in
-    /// order; it ends once the stack has shut down and the queued events are read. Events
-    /// wait in an unbounded queue until read.
+    /// order; it ends once the stack has shut down and the queued events are read. At most
+    /// `max_queued` events wait to be read: past that the oldest is dropped, counted in the
+    /// stream's `dropped` and logged on the `"freya"` logger.
     ///
-    /// Raises `StackError` `ERR_FREYA_CLOSED` after `shutdown()`, `RuntimeError` outside a
-    /// running loop.
-    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Raises `ValueError` when `max_queued` is below 1, `StackError` `ERR_FREYA_CLOSED`
+    /// after `shutdown()`, `RuntimeError` outside a running loop.
+    #[pyo3(signature = (max_queued=4096))]
+    fn events<'py>(&self, py: Python<'py>, max_queued: i64) -> PyResult<Bound<'py, PyAny>> {
+        if max_queued < 1 {
+            return Err(PyValueError::new_err(format!(
+                "events: max_queued must be at least 1, not {max_queued}"
+            )));
+        }
         if self.forwarders.stopped() {
             return Err(to_py_err(py, Failure::Stack(StackError::Closed)));
         }
         let stream = EVENT_STREAM
             .import(py, "freya._stack", "EventStream")?
-            .call0()?;
+            .call1((max_queued,))?;
         let push = stream.getattr("_push")?.unbind();
         let close = stream.getattr("_close")?.unbind();
         self.forward(py, push, Some(close))?;
@@ -446,21 +479,17 @@ impl PyStack {
     /// event follows.
     ///
     /// Raises `StackError` `ERR_FREYA_NO_SUCH_CALL` for an unknown or ended call;
-    /// `ValueError` for a cause outside 0..=65535.
+    /// `ValueError` for a cause outside 1..=127, `TypeError` for one that is not an int.
     #[pyo3(signature = (call_id, q850_cause=None))]
     fn hangup(
         &self,
         py: Python<'_>,
         call_id: String,
-        q850_cause: Option<&Bound<'_, PyInt>>,
+        q850_cause: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let cause = match q850_cause {
             None => None,
-            Some(c) => Some(c.extract::<u16>().map_err(|_| {
-                PyValueError::new_err(format!(
-                    "hangup: q850_cause {c} is not a Q.850 cause (0..=65535)"
-                ))
-            })?),
+            Some(c) => Some(read_cause(c)?),
         };
         self.call(py, |stack| Ok(stack.hangup(&call_id, cause)?))
     }

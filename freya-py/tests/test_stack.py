@@ -226,10 +226,15 @@ def test_originate_answer_and_hangup_events():
             stack.hangup(call_id)
         assert err.value.code == "ERR_FREYA_NO_SUCH_CALL"
         assert call_id in str(err.value)
-        with pytest.raises(ValueError, match="70000"):
-            stack.hangup(call_id, 70000)
-        with pytest.raises(TypeError):
-            stack.hangup(call_id, "16")
+        # The cause is checked before the call is looked up, in the API's words.
+        for bad in (0, 128, 70000, -1, 2**70):
+            with pytest.raises(ValueError) as err:
+                stack.hangup(call_id, bad)
+            assert str(err.value) == f"hangup: q850_cause: {bad} is not a Q.850 cause (1-127)"
+        for bad in ("16", 16.0, True):
+            with pytest.raises(TypeError) as err:
+                stack.hangup(call_id, bad)
+            assert "q850_cause must be an int" in str(err.value), err.value
 
     run(body)
 
@@ -527,6 +532,40 @@ def test_drain_shutdown_and_events_iterator_ends():
             stack.on_event(42)
 
     asyncio.run(asyncio.wait_for(main(), TEST_S))
+
+
+def test_an_unread_event_stream_keeps_the_newest_events_and_counts_the_dropped(caplog):
+    """A stream nobody reads holds ``max_queued`` events: the newest, in order; the rest
+    are counted in ``dropped`` and logged, not kept."""
+
+    async def main() -> None:
+        stack = await asyncio.wait_for(freya.Stack.start(self_dialing_config()), WAIT_S)
+        try:
+            for bad in (0, -5):
+                with pytest.raises(ValueError, match=f"at least 1, not {bad}"):
+                    stack.events(bad)
+            ev = Recorder(stack)
+            stream = stack.events(max_queued=3)
+            assert (stream.max_queued, stream.dropped) == (3, 0)
+            call_id = await asyncio.wait_for(
+                stack.originate({"to": "+14155550100", "trunk": "self"}), WAIT_S
+            )
+            await ev.next("answered", is_event("answered", call_id))
+            stack.hangup(call_id)
+            await ev.next("hangup", is_event("hangup", call_id))
+        finally:
+            await asyncio.wait_for(stack.shutdown(), WAIT_S)
+        # Both got every event by now (the stream's end comes after its last one).
+        kept = [event async for event in stream]
+        assert len(ev.seen) >= 10, ev.seen  # two legs: started … hangup each
+        assert kept == ev.seen[-3:]
+        assert stream.dropped == len(ev.seen) - 3
+        warnings = [r for r in caplog.records if r.name == "freya" and "dropped" in r.getMessage()]
+        assert warnings, caplog.records
+        assert "to keep 3 queued (1 dropped so far)" in warnings[0].getMessage()
+
+    with caplog.at_level("WARNING", logger="freya"):
+        asyncio.run(asyncio.wait_for(main(), TEST_S))
 
 
 def test_a_cancelled_await_is_left_alone():

@@ -149,7 +149,7 @@ async fn originate(
 /// `DELETE /calls/{id}[?q850_cause=N]`: hangs a live call up (ARI's `DELETE /channels/{id}`).
 #[derive(serde::Deserialize)]
 struct HangupQuery {
-    q850_cause: Option<u16>,
+    q850_cause: Option<i64>,
 }
 
 async fn hangup(
@@ -161,14 +161,17 @@ async fn hangup(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    if let Some(c) = q.q850_cause.filter(|c| !(1..=127).contains(c)) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("q850_cause {c} is outside 1-127")})),
-        )
-            .into_response();
-    }
-    match api.stack.hangup(&id, q.q850_cause) {
+    let cause = match q.q850_cause.map(crate::request::q850_cause).transpose() {
+        Ok(cause) => cause,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    match api.stack.hangup(&id, cause) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({"call_id": id}))).into_response(),
         Err(e @ StackError::NoSuchCall { .. }) => {
             (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()

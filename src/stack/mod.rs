@@ -536,8 +536,12 @@ impl Stack {
     /// hangup event follows as for any local hang-up.
     ///
     /// # Errors
+    /// [`StackError::Request`] for a cause outside 1–127 ([`crate::request::q850_cause`]);
     /// [`StackError::NoSuchCall`] for an unknown or already ended call.
     pub fn hangup(&self, call_id: &str, q850_cause: Option<u16>) -> Result<(), StackError> {
+        if let Some(c) = q850_cause {
+            crate::request::q850_cause(i64::from(c))?;
+        }
         let control = lock(&self.inner.controls).get(call_id).cloned();
         let Some(control) = control else {
             return Err(StackError::NoSuchCall {

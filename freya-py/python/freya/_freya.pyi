@@ -98,12 +98,14 @@ class Stack:
         Raises ``TypeError`` (not callable), ``StackError`` ``ERR_FREYA_CLOSED`` (after
         ``shutdown()``), ``RuntimeError`` (no running loop).
         """
-    def events(self) -> EventStream:
+    def events(self, max_queued: int = 4096) -> EventStream:
         """An async iterator of every call event from now on, in order; it ends once the
-        stack has shut down and the queued events are read.
+        stack has shut down and the queued events are read. At most ``max_queued`` events
+        wait to be read: past that the oldest is dropped, counted in the stream's
+        ``dropped`` and logged on the ``"freya"`` logger.
 
-        Raises ``StackError`` ``ERR_FREYA_CLOSED`` (after ``shutdown()``), ``RuntimeError``
-        (no running loop).
+        Raises ``ValueError`` (``max_queued`` below 1), ``StackError`` ``ERR_FREYA_CLOSED``
+        (after ``shutdown()``), ``RuntimeError`` (no running loop).
         """
     def originate(self, req: OriginateRequest) -> asyncio.Future[str]:
         """Places an outbound call; resolves with its call id (a UUID) once the INVITE is on
@@ -122,7 +124,7 @@ class Stack:
         (``q850_cause``, default 16 normal clearing); its ``hangup`` event follows.
 
         Raises ``StackError`` ``ERR_FREYA_NO_SUCH_CALL`` (unknown or ended call),
-        ``ValueError`` (a cause outside 0..=65535).
+        ``ValueError`` (a cause outside 1..=127), ``TypeError`` (a cause not an ``int``).
         """
     def start_campaign(self, req: CampaignRequest) -> CampaignInfo:
         """Starts an outbound campaign and returns it. The list is checked first: one

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 from typing import Any, List, Literal, Optional, Tuple, TypedDict, Union
 
 from . import _freya
@@ -67,17 +68,40 @@ class EventStream:
     called, in order, as an async iterator: ``async for event in stack.events(): ...``.
 
     Each event is a :data:`CallEvent` dict. The iteration ends once the stack has shut down
-    and the events queued before are read. Events wait in an unbounded queue until read:
-    iterate it, or the queue grows until the stack shuts down. Made by ``Stack.events()``
-    only, while an asyncio loop runs.
+    and the events queued before are read. At most ``max_queued`` events wait to be read:
+    past that the oldest is dropped to make room, counted in :attr:`dropped` and logged as
+    a warning on the ``"freya"`` logger (once as the queue overflows, then every 1,000th),
+    so a stream nobody reads costs bounded memory. Made by ``Stack.events()`` only, while an
+    asyncio loop runs.
     """
 
-    def __init__(self) -> None:
+    #: How many events were dropped, unread, to keep the queue at ``max_queued``.
+    dropped: int
+    #: The most events that wait to be read.
+    max_queued: int
+
+    def __init__(self, max_queued: int = 4096) -> None:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._ended = False
+        self.max_queued = max_queued
+        self.dropped = 0
+        self._overflowing = False
 
     def _push(self, event: CallEvent) -> None:
         # Called on the loop by the Rust forwarder (call_soon_threadsafe), in event order.
+        if self._queue.qsize() >= self.max_queued:
+            self._queue.get_nowait()
+            self.dropped += 1
+            if not self._overflowing or self.dropped % 1000 == 0:
+                logging.getLogger("freya").warning(
+                    "freya: events(): the stream is not read: oldest events dropped to keep "
+                    "%d queued (%d dropped so far)",
+                    self.max_queued,
+                    self.dropped,
+                )
+            self._overflowing = True
+        else:
+            self._overflowing = False
         self._queue.put_nowait(event)
 
     def _close(self) -> None:
