@@ -32,6 +32,8 @@ export type StackErrorCode =
   | 'ERR_FREYA_CAMPAIGN'
   /** No live call has this call id. */
   | 'ERR_FREYA_NO_SUCH_CALL'
+  /** A transfer cannot be made now: the call is not answered, not an agent's, or already being transferred. */
+  | 'ERR_FREYA_TRANSFER'
 
 /** The error `Stack` methods throw or reject with: the Rust error's message, and its `code`. */
 export interface StackError extends Error {
@@ -50,6 +52,15 @@ export interface StackError extends Error {
 }
 
 /** An outbound call to place (the body of the control API's `POST /calls`). */
+/** A transfer to ask for (`Stack.transfer`; the body of the API's `POST /calls/{id}/transfer`). */
+export interface TransferRequest {
+  /**
+   * A number (`+` and digits; sent as `sip:<number>@<host>` with the host of the call's trunk,
+   * else the address the call came from) or a `sip:`, `sips:` or `tel:` URI, used as given.
+   */
+  to: string
+}
+
 export interface OriginateRequest {
   /** A number (sent through `trunk`) or a SIP URI. */
   to: string
@@ -316,6 +327,21 @@ export type CallEvent = { call_id: string; ts_ms: number } & (
   | { event: 'dtmf'; digit: string; via: string }
   /** Hold (`held: true`) or resume, by `"caller"` or `"callee"`. */
   | { event: 'hold'; held: boolean; by: string }
+  /**
+   * A transfer by REFER: `requested` (sent), `accepted` (202) or `refused` (its status), then
+   * `progress` (the target's 1xx), `succeeded` (answered: the call's hangup follows) or `failed`
+   * (refused by the target, or no outcome in time: the call stays with its agent).
+   */
+  | {
+      event: 'transfer'
+      state: 'requested' | 'accepted' | 'refused' | 'progress' | 'succeeded' | 'failed'
+      /** The URI in the REFER's Refer-To. */
+      target: string
+      /** The status this step reports: the REFER's, or the transferee's INVITE's. */
+      sip_code: number | null
+      /** Its reason phrase, or why the transfer failed. */
+      reason: string | null
+    }
   /** A campaign changed: `started`, `paused` (with `reason`), `resumed`, `finished`, `cancelled`. */
   | {
       event: 'campaign'
@@ -386,6 +412,15 @@ export declare class Stack {
    * (no such agent pool), or a `TypeError` for a bad request.
    */
   originate(req: OriginateRequest): Promise<string>
+  /**
+   * Transfers an answered agent call by REFER (a blind transfer, RFC 3515): the call's SIP peer
+   * calls `req.to` itself. Resolves with the target URI once the REFER is sent; the outcome comes
+   * as `transfer` events (`succeeded`: the call is hung up; `refused`/`failed`: it stays).
+   *
+   * @throws {StackError} (rejects) `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_TRANSFER`, `ERR_FREYA_CLOSED`.
+   * @throws {TypeError} (rejects; `code` `ERR_INVALID_ARG_VALUE`) for a bad request or target.
+   */
+  transfer(callId: string, req: TransferRequest): Promise<string>
   /** The calls alive now. */
   calls(): CallSummary[]
   /**

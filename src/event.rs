@@ -145,6 +145,24 @@ pub enum EventKind {
         /// called: a B2BUA route's far end, or the called party of an originate).
         by: String,
     },
+    /// A transfer of the call by REFER (RFC 3515; [`Stack::transfer`]): `requested` (the
+    /// REFER went to the call's SIP peer), `accepted` (its 202) or `refused` (its status
+    /// ≥ 300 in `sip_code`: the call stays with its agent), `progress` (the peer's INVITE to
+    /// the target got the 1xx in `sip_code`), `succeeded` (the target answered: freya then
+    /// hangs up its leg, and the call's `hangup` follows), `failed` (the target refused,
+    /// `sip_code`, or no outcome in time, `reason`: the call stays with its agent).
+    ///
+    /// [`Stack::transfer`]: crate::stack::Stack::transfer
+    Transfer {
+        /// What happened.
+        state: String,
+        /// The target URI named in the REFER's `Refer-To`.
+        target: String,
+        /// The status this step reports: the REFER's, or the transferee's INVITE's.
+        sip_code: Option<u16>,
+        /// Its reason phrase, or why the transfer failed.
+        reason: Option<String>,
+    },
     /// An outbound campaign changed: `started`, `paused` (with the `reason`: the operator,
     /// or the wrong-prefix breaker's count), `resumed`, `finished`, `cancelled`. For these
     /// events `call_id` is the campaign's id (`cmp-…`); each of the campaign's calls

@@ -28,6 +28,11 @@ pub struct RequestError {
 }
 
 impl RequestError {
+    /// An error in these words (a check of the stack's own, after deserializing).
+    pub(crate) fn from_message(message: String) -> RequestError {
+        RequestError { message }
+    }
+
     fn new(path: &serde_path_to_error::Path, inner: &impl std::fmt::Display) -> RequestError {
         let path = path.to_string();
         let message = if path == "." {

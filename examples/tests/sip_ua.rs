@@ -186,7 +186,9 @@ fn expected(file: &str, expect: &str, method: Option<&str>) -> Vec<u16> {
     let served = match method {
         Some("INVITE") | Some("OPTIONS") => vec![200],
         // Methods of SIP extensions we know and do not serve (RFC 3261 §8.2.1).
-        Some("REGISTER" | "MESSAGE" | "SUBSCRIBE" | "NOTIFY" | "PUBLISH" | "REFER") => vec![405],
+        Some("REGISTER" | "MESSAGE" | "SUBSCRIBE" | "PUBLISH" | "REFER") => vec![405],
+        // We subscribe only by REFER, inside a call: no subscription outside one (RFC 6665).
+        Some("NOTIFY") => vec![481],
         Some(_) => vec![501],
         None => vec![],
     };

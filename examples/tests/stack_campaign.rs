@@ -8,12 +8,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{events, http, start, Server};
+use common::{events, http, post, start, Server};
 use serde_json::{json, Value};
 
 /// The shared self-dialing stack (8 echo agents) with the control API.
@@ -23,22 +21,6 @@ fn self_dialing_config() -> String {
         "[control]\nlisten = \"127.0.0.1:0\"\ntoken = \"t0ken\"\n",
     )
     .0
-}
-
-fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {
-    let body = body.to_string();
-    let mut c = TcpStream::connect(s.api).unwrap();
-    write!(
-        c,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).unwrap();
-    let status = resp.split(' ').nth(1).unwrap().parse().unwrap();
-    let json = serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap_or(Value::Null);
-    (status, json)
 }
 
 /// The next `campaign` event of `id` (skipping call events), within 20 s.

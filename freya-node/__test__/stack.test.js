@@ -201,6 +201,21 @@ test('campaign breaker, refused list, originate and hangup on a self-dialing sta
     assert.equal(startedCall.direction, 'outbound')
     assert.equal(startedCall.workflow_id, 'wf-node')
     await ev.next('answered', (e) => e.event === 'answered' && e.call_id === callId)
+    // A transfer: the stack's own inbound leg is the peer, and answers REFER 405 (it takes
+    // no transfers): refused with that status, and the call stays up.
+    await assert.rejects(stack.transfer('no-such-call', { to: '+1' }), { code: 'ERR_FREYA_NO_SUCH_CALL' })
+    await assert.rejects(stack.transfer(callId, { to: 'desk' }), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /"desk"/,
+    })
+    const target = await stack.transfer(callId, { to: '+14155550199' })
+    assert.match(target, /^sip:\+14155550199@127\.0\.0\.1:\d+$/)
+    const isTransfer = (state) => (e) => e.event === 'transfer' && e.call_id === callId && e.state === state
+    const requested = await ev.next('transfer requested', isTransfer('requested'))
+    assert.equal(requested.target, target)
+    const refused = await ev.next('transfer refused', isTransfer('refused'))
+    assert.deepEqual([refused.sip_code, refused.reason], [405, 'Method Not Allowed'])
     const summary = stack.calls().find((c) => c.call_id === callId)
     assert.ok(summary, JSON.stringify(stack.calls()))
     assert.equal(summary.direction, 'outbound')

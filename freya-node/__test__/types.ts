@@ -16,6 +16,7 @@ import {
   CampaignInfo,
   CampaignRequest,
   OriginateRequest,
+  TransferRequest,
 } from '..'
 
 const msg: Message = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\n\r\n'))
@@ -92,6 +93,11 @@ async function dashboard(): Promise<void> {
       const state: 'started' | 'paused' | 'resumed' | 'finished' | 'cancelled' = e.state
       const failures: number = e.number_failures
       void [state, failures]
+    } else if (e.event === 'transfer') {
+      const step: 'requested' | 'accepted' | 'refused' | 'progress' | 'succeeded' | 'failed' = e.state
+      const target: string = e.target
+      const status: number | null = e.sip_code
+      void [step, target, status]
     } else if (e.event === 'started') {
       const headers: Array<[string, string]> = e.headers
       void headers
@@ -101,6 +107,9 @@ async function dashboard(): Promise<void> {
   const req: OriginateRequest = { to: '+14155550100', trunk: 'carrier', headers: [['X-Campaign', 'spring']] }
   const callId: string = await stack.originate(req)
   const calls: CallSummary[] = stack.calls()
+  const treq: TransferRequest = { to: '+14155550199' }
+  const target: string = await stack.transfer(callId, treq)
+  void target
   stack.hangup(callId)
   stack.hangup(callId, 17)
   const creq: CampaignRequest = { numbers: ['+14155550100'], calls_per_second: 2, max_concurrent: 5, breaker: null }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use freya::campaign::{CampaignError, CampaignRequest};
 use freya::config::{StackConfig, DEFAULT_CONFIG};
 use freya::event::CallEvent;
-use freya::stack::{OriginateRequest, Stack as RustStack};
+use freya::stack::{OriginateRequest, Stack as RustStack, TransferRequest};
 use freya::StackError;
 use napi::bindgen_prelude::{Function, Object, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -205,6 +205,33 @@ impl Stack {
         promise(env, async move {
             let req: OriginateRequest = from_json("originate: request", req)?;
             Ok(stack.originate(req).await?)
+        })
+    }
+
+    /// Transfers answered agent call `callId` by REFER (RFC 3515, a blind transfer):
+    /// `req` is a `TransferRequest` (`{ to }`: a number, sent at the call's trunk, or a
+    /// `sip:`/`sips:`/`tel:` URI). Resolves with the target URI once the REFER is sent (or
+    /// waits for the ACK of a call answered a moment ago); the outcome comes as `transfer`
+    /// events: on `succeeded` the call's leg is hung up, on `refused`/`failed` it stays
+    /// with its agent.
+    ///
+    /// Rejects with `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_TRANSFER` (not answered, not an
+    /// agent call, one in progress), `ERR_FREYA_CLOSED`; a `TypeError`
+    /// (`ERR_INVALID_ARG_VALUE`) for a bad request or target.
+    #[napi(
+        ts_args_type = "callId: string, req: TransferRequest",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn transfer<'env>(
+        &self,
+        env: &'env Env,
+        call_id: String,
+        req: serde_json::Value,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let stack = self.inner.clone();
+        promise(env, async move {
+            let req: TransferRequest = from_json("transfer: request", req)?;
+            Ok(stack.transfer(&call_id, req).await?)
         })
     }
 

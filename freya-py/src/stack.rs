@@ -20,7 +20,7 @@ use std::time::Duration;
 use freya::campaign::{CampaignError, CampaignRequest};
 use freya::config::{StackConfig, DEFAULT_CONFIG};
 use freya::event::CallEvent;
-use freya::stack::{OriginateRequest, Stack as RustStack};
+use freya::stack::{OriginateRequest, Stack as RustStack, TransferRequest};
 use freya::StackError;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -461,6 +461,29 @@ impl PyStack {
             py,
             async move { Ok(Ready::Str(stack.originate(req).await?)) },
         )
+    }
+
+    /// Transfers answered agent call `call_id` by REFER (RFC 3515, a blind transfer). `req`
+    /// is a `TransferRequest` dict (`{"to": str}`: a number, sent at the call's trunk, or a
+    /// `sip:`/`sips:`/`tel:` URI). Returns an awaitable of the target URI once the REFER is
+    /// sent; the outcome comes as `transfer` events (`succeeded`: the call is hung up;
+    /// `refused`/`failed`: it stays with its agent).
+    ///
+    /// Raises `TypeError` at once for a request that does not deserialize; when awaited,
+    /// `StackError` `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_TRANSFER` (not answered, not an
+    /// agent call, one in progress), `ERR_FREYA_CLOSED`, or `ValueError` for a target that
+    /// is neither a number nor a URI.
+    fn transfer<'py>(
+        &self,
+        py: Python<'py>,
+        call_id: String,
+        req: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req: TransferRequest = read_request("transfer", req).map_err(|f| to_py_err(py, f))?;
+        let stack = self.inner.clone();
+        spawn_future(py, async move {
+            Ok(Ready::Str(stack.transfer(&call_id, req).await?))
+        })
     }
 
     /// The calls alive now (as the API's `GET /calls`): a list of `CallSummary` dicts

@@ -568,6 +568,38 @@ def test_an_unread_event_stream_keeps_the_newest_events_and_counts_the_dropped(c
         asyncio.run(asyncio.wait_for(main(), TEST_S))
 
 
+def test_transfer_refused_by_the_peer_leaves_the_call_up():
+    """The stack's own inbound leg is the peer of its originated one, and answers REFER 405
+    (it takes no transfers): the transfer is ``refused`` with that status, the call stays."""
+
+    async def body(stack: freya.Stack) -> None:
+        ev = Recorder(stack)
+        call_id = await stack.originate({"to": "+14155550100", "trunk": "self"})
+        await ev.next("answered", is_event("answered", call_id))
+        with pytest.raises(freya.StackError) as err:
+            await stack.transfer("no-such-call", {"to": "+1"})
+        assert err.value.code == "ERR_FREYA_NO_SUCH_CALL"
+        with pytest.raises(TypeError, match="too"):
+            stack.transfer(call_id, {"too": "+1"})
+        with pytest.raises(ValueError, match='"desk"'):
+            await stack.transfer(call_id, {"to": "desk"})
+
+        target = await stack.transfer(call_id, {"to": "+14155550199"})
+        assert re.match(r"^sip:\+14155550199@127\.0\.0\.1:\d+$", target), target
+        steps = [
+            await ev.next(f"transfer {state}", lambda e, s=state: e["event"] == "transfer"
+                          and e["call_id"] == call_id and e["state"] == s)
+            for state in ("requested", "refused")
+        ]
+        assert steps[0]["target"] == target and steps[0]["sip_code"] is None
+        assert (steps[1]["sip_code"], steps[1]["reason"]) == (405, "Method Not Allowed")
+        assert call_id in {c["call_id"] for c in stack.calls()}
+        stack.hangup(call_id)
+        await ev.next("hangup", is_event("hangup", call_id))
+
+    run(body)
+
+
 def test_a_cancelled_await_is_left_alone():
     async def body(stack: freya.Stack) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@
 //! | `GET /calls` | live calls ([`CallSummary`](crate::stack::CallSummary)) |
 //! | `POST /calls` | originate ([`OriginateRequest`](crate::stack::OriginateRequest) JSON) → `201 {"call_id"}` |
 //! | `DELETE /calls/{id}[?q850_cause=N]` | hang a live call up ([`Stack::hangup`]) → `202`, `404` unknown |
+//! | `POST /calls/{id}/transfer` | `{"to": …}` ([`TransferRequest`](crate::stack::TransferRequest)): transfer by REFER ([`Stack::transfer`]) → `202 {"call_id", "target"}`; `400` a bad target, `404` unknown, `409` not now (unanswered, bridged, one in progress) |
 //! | `GET /slots` | each agent pool's slots: the call on each, `null` when idle |
 //! | `GET /endpoints` | trunks, user endpoints, registrations |
 //! | `POST /reload` | re-read the configuration (as SIGHUP does) |
@@ -64,6 +65,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/calls", get(calls).post(originate))
         .route("/calls/{id}", axum::routing::delete(hangup))
+        .route("/calls/{id}/transfer", post(transfer))
         .route("/slots", get(slots))
         .route("/endpoints", get(endpoints))
         .route("/reload", post(reload_handler))
@@ -140,6 +142,45 @@ async fn originate(
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
+    }
+}
+
+/// `POST /calls/{id}/transfer`: asks the call's peer to transfer it (REFER); the outcome
+/// follows as `transfer` events.
+async fn transfer(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refused(&api, &headers) {
+        return r;
+    }
+    let req: crate::stack::TransferRequest = match crate::request::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    match api.stack.transfer(&id, req).await {
+        Ok(target) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"call_id": id, "target": target})),
+        )
+            .into_response(),
+        Err(e) => {
+            let status = match e {
+                StackError::NoSuchCall { .. } => StatusCode::NOT_FOUND,
+                StackError::Transfer { .. } => StatusCode::CONFLICT,
+                StackError::Request(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             (status, Json(json!({"error": e.to_string()}))).into_response()
         }

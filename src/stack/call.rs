@@ -24,6 +24,7 @@ use super::media::{remote_media, CallMedia, Inbound, RtpOut};
 use super::media_sinks::{take_recorder, AgentAudio, CallerAudio, SharedRecorder};
 use super::media_stats::{agent_call, PeerRole, PumpCounters};
 pub(crate) use super::recording::start_recording;
+use super::transfer::{CallTransfer, Next};
 use super::{CallSummary, Inner};
 use crate::config::{AgentMode, AgentPool, Route, StackConfig};
 use crate::event::{CallEvent, CallMediaStats, EventKind};
@@ -389,6 +390,7 @@ fn event_name(ev: &DialogEvent) -> &'static str {
         DialogEvent::ReinviteFailed { .. } => "re-INVITE failed",
         DialogEvent::Dtmf { .. } => "DTMF (INFO)",
         DialogEvent::Info { .. } => "INFO",
+        DialogEvent::ReferNotify { .. } => "NOTIFY (refer)",
         DialogEvent::RequestCompleted { .. } => "request completed",
         DialogEvent::SessionTimer { .. } => "session timer",
         DialogEvent::StandaloneCompleted { .. } => "standalone request completed",
@@ -503,6 +505,8 @@ async fn serve(
         );
     }
     let answered = Instant::now();
+    // Reachable by `Stack::transfer` before anyone hears of the answer.
+    let transfer = CallTransfer::register(inner, id);
     inner.emit(CallEvent::new(id, EventKind::Answered {}));
     let Some(agreed) = call.negotiated() else {
         let _ = agent_tx.hangup();
@@ -525,6 +529,7 @@ async fn serve(
         relay_events,
         &agreed,
         recorder,
+        transfer,
     )
     .await;
     (ending, Some(answered), media_end)
@@ -544,6 +549,7 @@ pub(crate) async fn pump(
     mut relay_events: RelayEvents,
     agreed: &Negotiated,
     recorder: Option<Box<CallRecorder>>,
+    mut transfer: CallTransfer<'_>,
 ) -> (Ending, MediaEnd) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
@@ -576,6 +582,7 @@ pub(crate) async fn pump(
         // A timer only while a telephone-event is in progress (its end may be lost): with
         // hundreds of calls a standing 20 ms tick per call is thousands of wake-ups a second.
         let dtmf_due = media.dtmf_deadline();
+        let transfer_due = transfer.deadline();
         tokio::select! {
             packet = from_caller.recv() => {
                 // Telephone-events and foreign payload types (the audio went to the sink).
@@ -606,7 +613,19 @@ pub(crate) async fn pump(
                 None => break Box::pin(agent_gone(call, id, "the leg ended")).await,
                 Some(_) => {}
             },
+            cmd = transfer.command() => transfer.start(call, cmd),
+            _ = wait_until(transfer_due) => transfer.expire(),
             ev = call.next_event() => match ev {
+                Some(ev) if transfer.takes(&ev) => {
+                    if transfer.on_event(call, &ev) == Next::HangUp {
+                        // Transferred: the caller talks to the target now, through its
+                        // carrier; our leg and the agent's end (RFC 5589 §6.1).
+                        let _ = call.hangup(Some(Q850::NORMAL_CALL_CLEARING));
+                        let _ = agent_tx.hangup();
+                        let end = Box::pin(wait_end(call)).await;
+                        break end.map_or_else(|| system(200, "OK", Q850::NORMAL_CALL_CLEARING), |e| Ending::from_end(&e));
+                    }
+                }
                 Some(DialogEvent::Dtmf { dtmf, .. }) => {
                     pass_dtmf(id, &agent_tx, dtmf.digit, dtmf.duration_ms.unwrap_or(100), &mut counted);
                     inner.emit(CallEvent::new(id, EventKind::Dtmf { digit: dtmf.digit.to_string(), via: "info".into() }));
@@ -634,7 +653,7 @@ pub(crate) async fn pump(
                     break end.map_or_else(|| system(408, "Request Timeout", Q850::RECOVERY_ON_TIMER_EXPIRY), |e| Ending { by: "system", ..Ending::from_end(&e) });
                 }
             }
-            _ = dtmf_wait(dtmf_due) => forward_dtmf(inner, id, &agent_tx, &mut media, Instant::now(), &mut counted),
+            _ = wait_until(dtmf_due) => forward_dtmf(inner, id, &agent_tx, &mut media, Instant::now(), &mut counted),
         }
     };
     // The bridge's counters as of its last 20 ms turn, before the relay's final report.
@@ -701,7 +720,7 @@ fn peer_role(call: &Call) -> PeerRole {
 }
 
 /// Sleeps until `due`; never wakes without one.
-async fn dtmf_wait(due: Option<Instant>) {
+async fn wait_until(due: Option<Instant>) {
     match due {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
@@ -759,7 +778,7 @@ mod size_tests {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn size9<A, B, C, D, E, G, H, I, J, Fut, F: FnOnce(A, B, C, D, E, G, H, I, J) -> Fut>(
+    fn size10<A, B, C, D, E, G, H, I, J, K, Fut, F: FnOnce(A, B, C, D, E, G, H, I, J, K) -> Fut>(
         _: &F,
     ) -> usize {
         std::mem::size_of::<Fut>()
@@ -772,7 +791,7 @@ mod size_tests {
     /// 1,816). Relative limits, so the test holds in debug builds too.
     #[test]
     fn a_call_task_holds_little_more_than_its_media_pump() {
-        let (inbound, serve, pump) = (size2(&inbound), size8(&serve), size9(&pump));
+        let (inbound, serve, pump) = (size2(&inbound), size8(&serve), size10(&pump));
         eprintln!("futures: inbound {inbound} B, serve {serve} B, pump {pump} B");
         assert!(
             serve < pump + pump / 2 + 512,

@@ -13,9 +13,11 @@ mod media_sinks;
 mod media_stats;
 mod outbound;
 mod recording;
+mod transfer;
 
 pub(crate) use outbound::originate as originate_call;
 pub use outbound::OriginateRequest;
+pub use transfer::{TransferRequest, TRANSFER_TIMEOUT};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -71,6 +73,8 @@ pub(crate) struct Inner {
     calls: Mutex<HashMap<String, CallSummary>>,
     /// What can hang each tracked call up from outside its task (API, shutdown).
     controls: Mutex<HashMap<String, CallControl>>,
+    /// Where [`Stack::transfer`] reaches the task of each answered agent call.
+    transfers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<transfer::TransferCommand>>>,
     /// Set by [`Stack::drain`]: new calls are refused.
     pub(crate) draining: AtomicBool,
     /// Set by [`Stack::shutdown`]: requests are answered [`StackError::Closed`].
@@ -147,6 +151,13 @@ impl Inner {
     pub(crate) fn untrack(&self, call_id: &str) {
         lock(&self.calls).remove(call_id);
         lock(&self.controls).remove(call_id);
+    }
+
+    /// The answered agent calls a transfer can reach, by call id.
+    pub(crate) fn transfer_handles(
+        &self,
+    ) -> MutexGuard<'_, HashMap<String, tokio::sync::mpsc::Sender<transfer::TransferCommand>>> {
+        lock(&self.transfers)
     }
 
     /// Lets the API and a shutdown hang the call up (until [`Inner::untrack`]).
@@ -296,6 +307,7 @@ impl Stack {
             builtin: Mutex::new(Some(builtin)),
             events,
             slot_freed: tokio::sync::Notify::new(),
+            transfers: Mutex::new(HashMap::new()),
             drain_started: tokio::sync::Notify::new(),
             agent_server,
             campaigns: Mutex::new(crate::campaign::registry::Registry::default()),
@@ -473,6 +485,52 @@ impl Stack {
                 campaign_id: campaign_id.to_owned(),
             })
         })
+    }
+
+    /// Transfers answered agent call `call_id` to `req.to` by REFER (RFC 3515, a blind
+    /// transfer as RFC 5589 §6.1 has it): the call's SIP peer (the carrier) is asked to call
+    /// the target itself. Resolves with the target URI once the REFER is sent; what follows
+    /// comes as `transfer` events ([`EventKind::Transfer`]): on `succeeded` freya hangs up
+    /// its own leg (and the agent's), on `refused` or `failed` the call stays with its
+    /// agent. One transfer at a time per call; a peer that never reports an outcome fails
+    /// the transfer after [`TRANSFER_TIMEOUT`].
+    ///
+    /// # Errors
+    /// [`StackError::NoSuchCall`] for an unknown or ended call; [`StackError::Transfer`]
+    /// for a call not answered yet, not served by an agent (B2BUA routes), or already being
+    /// transferred; [`StackError::Request`] for a `to` that is neither a number nor a
+    /// `sip:`/`sips:`/`tel:` URI; [`StackError::Closed`] after shutdown.
+    pub async fn transfer(
+        &self,
+        call_id: &str,
+        req: TransferRequest,
+    ) -> Result<String, StackError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StackError::Closed);
+        }
+        let no_call = || StackError::NoSuchCall {
+            call_id: call_id.to_owned(),
+        };
+        let handle = self.inner.transfer_handles().get(call_id).cloned();
+        let Some(handle) = handle else {
+            let Some(summary) = lock(&self.inner.calls).get(call_id).cloned() else {
+                return Err(no_call());
+            };
+            let reason = if summary.state == "b2bua" {
+                "only calls served by an agent are transferred (this one is bridged to a SIP URI)"
+            } else {
+                "the call is not answered yet"
+            };
+            return Err(StackError::Transfer {
+                call_id: call_id.to_owned(),
+                reason: reason.to_owned(),
+            });
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = transfer::TransferCommand { to: req.to, reply };
+        // Gone between the lookup and here, or before replying: the call has ended.
+        handle.send(command).await.map_err(|_| no_call())?;
+        answer.await.map_err(|_| no_call())?
     }
 
     /// The calls alive now.

@@ -187,6 +187,25 @@ pub fn http(s: &Server, method: &str, path: &str, token: Option<&str>) -> (u16, 
     (status, out.split_once("\r\n\r\n").unwrap().1.to_owned())
 }
 
+/// `POST path` with the JSON `body` and the test token; returns the status and the body's
+/// JSON (`null` when it is none).
+pub fn post(s: &Server, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let mut c = TcpStream::connect(s.api).unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    let status = resp.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1)
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
 /// Reads the event stream (SSE) in a thread; returns the events' JSON as they come.
 pub fn events(s: &Server) -> std::sync::mpsc::Receiver<serde_json::Value> {
     let mut c = TcpStream::connect(s.api).unwrap();

@@ -253,3 +253,19 @@ pub fn cancel_after_ringing(target: &str) -> SippRun {
         &["-sf", &xml, "-m", "1", "-t", "u1", target],
     ))
 }
+
+/// Runs SIPp scenario `name` once as a caller of `target` on a thread of its own (the test
+/// drives the stack meanwhile); join it for the run.
+// Used by the stack tests, not by sipp_interop.rs, which includes this module too.
+#[allow(dead_code)]
+pub fn caller_in_background(name: &str, target: &str) -> std::thread::JoinHandle<SippRun> {
+    let xml = scenario(name);
+    let target = target.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime for sipp");
+        runtime.block_on(sipp(
+            free_port(),
+            &["-sf", &xml, "-m", "1", "-t", "u1", &target],
+        ))
+    })
+}

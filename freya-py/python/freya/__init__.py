@@ -33,6 +33,7 @@ events are dicts, the same JSON as the control API and the Node binding::
     c = stack.start_campaign({"numbers": ["+14155550100", "+14155550101"],
                               "trunk": "carrier", "calls_per_second": 2})
     stack.campaign(c["campaign_id"])["numbers"]  # each number's call_id, outcome, sip_code, ...
+    await stack.transfer(call_id, {"to": "+14155550199"})  # REFER; `transfer` events follow
     stack.hangup(call_id, 16)
     await stack.drain(5000)                      # refuse new calls; hang up the rest after 5 s
     await stack.shutdown()                       # `async for ev in stack.events()` loops end

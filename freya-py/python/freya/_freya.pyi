@@ -11,6 +11,7 @@ from ._stack import (
     CampaignRequest,
     EventStream,
     OriginateRequest,
+    TransferRequest,
 )
 
 __version__: str
@@ -115,6 +116,17 @@ class Stack:
         ``ERR_FREYA_BUSY`` (no idle agent slot), ``ERR_FREYA_SIP`` (target or header
         refused), ``ERR_FREYA_MEDIA`` (no RTP port), ``ERR_FREYA_DRAINING``,
         ``ERR_FREYA_CONFIG`` (no such agent pool).
+        """
+    def transfer(self, call_id: str, req: TransferRequest) -> asyncio.Future[str]:
+        """Transfers an answered agent call by REFER (a blind transfer, RFC 3515): the
+        call's SIP peer calls ``req["to"]`` itself. Resolves with the target URI once the
+        REFER is sent; the outcome comes as ``transfer`` events (``succeeded``: the call is
+        hung up; ``refused``/``failed``: it stays with its agent).
+
+        Raises ``TypeError`` at once for a bad request; when awaited, ``StackError``
+        ``ERR_FREYA_NO_SUCH_CALL``, ``ERR_FREYA_TRANSFER`` (not answered, not an agent
+        call, one in progress), ``ERR_FREYA_CLOSED``, or ``ValueError`` (a target that is
+        neither a number nor a URI).
         """
     def calls(self) -> List[CallSummary]:
         """The calls alive now."""

@@ -46,6 +46,8 @@ __all__ = [
     "SlotFreedEvent",
     "SlotTakenEvent",
     "StartedEvent",
+    "TransferEvent",
+    "TransferRequest",
 ]
 
 
@@ -127,6 +129,16 @@ class EventStream:
 class _OriginateTo(TypedDict):
     to: str
     """A number (sent through ``trunk``) or a SIP URI."""
+
+
+class TransferRequest(TypedDict):
+    """A transfer to ask for (``Stack.transfer``; the body of the API's
+    ``POST /calls/{id}/transfer``); an unknown key is a ``TypeError``."""
+
+    to: str
+    """A number (``+`` and digits; sent as ``sip:<number>@<host>`` with the host of the
+    call's trunk, else the address the call came from) or a ``sip:``, ``sips:`` or ``tel:``
+    URI, used as given."""
 
 
 class OriginateRequest(_OriginateTo, total=False):
@@ -399,6 +411,22 @@ class HoldEvent(_EventBase):
     by: str
 
 
+class TransferEvent(_EventBase):
+    """A transfer by REFER: ``requested`` (sent), ``accepted`` (202) or ``refused`` (its
+    status), then ``progress`` (the target's 1xx), ``succeeded`` (answered: the call's hangup
+    follows) or ``failed`` (refused by the target, or no outcome in time: the call stays with
+    its agent)."""
+
+    event: Literal["transfer"]
+    state: Literal["requested", "accepted", "refused", "progress", "succeeded", "failed"]
+    target: str
+    """The URI in the REFER's Refer-To."""
+    sip_code: Optional[int]
+    """The status this step reports: the REFER's, or the transferee's INVITE's."""
+    reason: Optional[str]
+    """Its reason phrase, or why the transfer failed."""
+
+
 class CampaignEvent(_EventBase):
     """A campaign changed state (``call_id`` is the campaign's id)."""
 
@@ -447,6 +475,7 @@ CallEvent = Union[
     SlotFreedEvent,
     DtmfEvent,
     HoldEvent,
+    TransferEvent,
     CampaignEvent,
     HangupEvent,
 ]

@@ -68,6 +68,7 @@ impl DialogLayer {
                     }
                     Purpose::Request => {
                         let status = if transport { 503 } else { 408 };
+                        self.refer_completed(id, &key, status);
                         self.events.push_back(DialogEvent::RequestCompleted {
                             session: id,
                             key,

@@ -345,9 +345,19 @@ pub enum DialogEvent {
         /// Its body.
         body: Bytes,
     },
+    /// A NOTIFY of the refer subscription our REFER created
+    /// ([`DialogLayer::refer`](super::DialogLayer::refer)) arrived (answered 200): how the
+    /// transferee's INVITE to the target goes (RFC 3515 §2.4.5).
+    ReferNotify {
+        /// The session.
+        session: SessionId,
+        /// The sipfrag's status and whether the subscription ended.
+        progress: super::ReferProgress,
+    },
     /// A request we sent in the dialog with
     /// [`DialogLayer::send_request`](super::DialogLayer::send_request) (INFO, OPTIONS, …)
-    /// got its final response (status 408 on timeout, 503 on transport error).
+    /// or [`DialogLayer::refer`](super::DialogLayer::refer) got its final response (status
+    /// 408 on timeout, 503 on transport error).
     RequestCompleted {
         /// The session.
         session: SessionId,
@@ -403,6 +413,7 @@ impl DialogEvent {
             | DialogEvent::ReinviteFailed { session, .. }
             | DialogEvent::Dtmf { session, .. }
             | DialogEvent::Info { session, .. }
+            | DialogEvent::ReferNotify { session, .. }
             | DialogEvent::RequestCompleted { session, .. }
             | DialogEvent::SessionTimer { session, .. }
             | DialogEvent::Ended { session, .. } => Some(*session),

@@ -201,13 +201,17 @@ impl DialogLayer {
         if !self.sessions.contains_key(&id) {
             return;
         }
+        self.refer_completed(id, &key, status);
+        // A 481 to a NOTIFY or SUBSCRIBE ends that subscription only, not the call's
+        // dialog usage (RFC 5057 §5.1, RFC 6665 §4.1.3).
+        let subscription_only = status == 481 && matches!(key.method(), "NOTIFY" | "SUBSCRIBE");
         self.events.push_back(DialogEvent::RequestCompleted {
             session: id,
             key,
             status,
             response: r.clone(),
         });
-        if matches!(status, 408 | 481) {
+        if matches!(status, 408 | 481) && !subscription_only {
             self.dialog_lost(now, id, status, r.as_ref());
         }
     }
@@ -300,6 +304,7 @@ impl DialogLayer {
             "INVITE" => self.on_reinvite(now, id, key, req),
             "UPDATE" => self.on_update(now, id, key, req),
             "INFO" => self.on_info(now, id, key, req),
+            "NOTIFY" => self.on_notify(now, id, key, req),
             "OPTIONS" => {
                 let mut extra = vec![
                     ("Allow".to_owned(), ALLOW.to_owned()),

@@ -88,6 +88,9 @@ pub struct DialogStats {
     pub expired: u64,
     /// Messages the transaction layer could not match at all.
     pub invalid: u64,
+    /// In-dialog NOTIFYs refused: no REFER of ours outstanding (481), another event
+    /// package (489), a body that is no sipfrag (415) or an unreadable one (400).
+    pub notify_refused: u64,
 }
 
 /// What a transaction of ours is for.

@@ -14,7 +14,8 @@
 //!   re-INVITE glare and retries its own after the §14.1 delay, runs RFC 4028 session
 //!   timers (422, refresh at half the interval by UPDATE or re-INVITE, BYE on expiry),
 //!   applies SDP offer/answer through [`MediaSession`](crate::sdp::MediaSession)
-//!   (hold/unhold), and reads DTMF from SIP INFO ([`Dtmf`]).
+//!   (hold/unhold), reads DTMF from SIP INFO ([`Dtmf`]), and transfers calls by REFER
+//!   (RFC 3515, [`DialogLayer::refer`], the NOTIFYs read as [`ReferProgress`]).
 //! - Every call ends with one [`DialogEvent::Ended`] carrying a [`CallEnd`]: who ended it,
 //!   how, the SIP status, and the Q.850 cause — from the peer's `Reason` header, else
 //!   mapped from the status by RFC 3398 ([`Q850`], with the whole Q.850 table).
@@ -33,6 +34,7 @@ mod in_dialog;
 pub(crate) mod info;
 mod layer;
 mod q850;
+mod refer;
 mod refresh;
 mod reinvite;
 mod session;
@@ -53,6 +55,7 @@ pub use id::{DialogId, IdGenerator, SessionId};
 pub use info::{Dtmf, DtmfError};
 pub use layer::{DialogLayer, DialogStats, Outgoing};
 pub use q850::{Q850, Q850_CAUSES};
+pub use refer::{ReferNotifyError, ReferProgress};
 pub use session::{CallDirection, Session, SessionState};
 pub use session_timer::{
     lists_option, min_se, session_timer_uac, session_timer_uas, Refresher, SessionExpires,

@@ -164,6 +164,9 @@ pub struct Session {
     /// Outbound: the (status, To tag) pairs already reported as progress (retransmitted
     /// provisional responses are not reported again).
     pub(crate) progress_seen: Vec<(u16, String)>,
+    /// REFERs of ours not refused whose subscription has not ended (RFC 3515 §2.4.4): the
+    /// NOTIFYs they bring are accepted.
+    pub(crate) refers_pending: u32,
     /// `Ended` was reported (the session lingers only to send a deferred BYE).
     pub(crate) ended: bool,
     pub(crate) scheduled: Option<Instant>,

@@ -190,6 +190,14 @@ impl Dialog {
         &self.local_party
     }
 
+    /// Our address without the dialog's tag, `<uri>` (a `Referred-By` value, RFC 3892):
+    /// `None` when the local party does not parse as an address.
+    pub fn local_address(&self) -> Option<String> {
+        crate::message::NameAddr::parse(&self.local_party)
+            .ok()
+            .map(|a| format!("<{}>", a.uri))
+    }
+
     /// The To value of our requests (the peer's URI and tag), as written.
     pub fn remote_party(&self) -> &str {
         &self.remote_party

@@ -22,7 +22,7 @@ use super::session_timer::{lists_option, min_se, session_timer_uac, SessionTimer
 use super::state::Dialog;
 
 /// The methods freya accepts in a dialog (the `Allow` header).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
 
 /// A call to place with [`DialogLayer::invite`].
 ///
@@ -219,6 +219,7 @@ impl DialogLayer {
                 retries_422: 0,
                 auth,
                 progress_seen: Vec::new(),
+                refers_pending: 0,
                 ended: false,
                 scheduled: None,
             }),

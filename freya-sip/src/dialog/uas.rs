@@ -151,6 +151,7 @@ impl DialogLayer {
                 retries_422: 0,
                 auth: None,
                 progress_seen: Vec::new(),
+                refers_pending: 0,
                 ended: false,
                 scheduled: None,
             }),

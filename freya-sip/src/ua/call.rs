@@ -256,6 +256,18 @@ impl Call {
         self.with(|l, id| l.unhold(now(), id))
     }
 
+    /// Asks the peer to transfer the call to `target` (a `sip:`, `sips:` or `tel:` URI) by
+    /// REFER (RFC 3515; a blind transfer, RFC 5589 §6.1). The REFER's final response comes
+    /// as [`DialogEvent::RequestCompleted`] (method `REFER`), the transferee's progress as
+    /// [`DialogEvent::ReferNotify`]; the call stays up until someone hangs up.
+    ///
+    /// # Errors
+    /// [`UaError::Dialog`]: [`DialogError::InvalidState`] before the call is established,
+    /// [`DialogError::InvalidUri`] for a target that does not parse.
+    pub fn refer(&self, target: &str) -> Result<(), UaError> {
+        self.with(|l, id| l.refer(now(), id, target).map(|_| ()))
+    }
+
     /// Sends a DTMF key press as a SIP INFO (`application/dtmf-relay`); `duration_ms` in
     /// milliseconds.
     ///
@@ -337,6 +349,16 @@ impl CallControl {
     pub fn hangup(&self, cause: Option<Q850>) -> Result<(), UaError> {
         with_session(&self.shared, self.session, |l, id| {
             l.hangup(now(), id, cause)
+        })
+    }
+
+    /// [`Call::refer`] from outside the call's task.
+    ///
+    /// # Errors
+    /// As [`Call::refer`]; [`DialogError::NoSuchSession`] once the call has ended.
+    pub fn refer(&self, target: &str) -> Result<(), UaError> {
+        with_session(&self.shared, self.session, |l, id| {
+            l.refer(now(), id, target).map(|_| ())
         })
     }
 }

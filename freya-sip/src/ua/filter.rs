@@ -19,7 +19,7 @@ use super::identify::identify_source;
 use super::stats::Counter;
 
 /// The methods a call handles (the `Allow` header of our answers).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
 
 /// Methods of other SIP extensions that we recognise and do not serve: 405 (RFC 3261
 /// §8.2.1). Anything else is unknown: 501.
@@ -27,7 +27,6 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "REGISTER",
     "MESSAGE",
     "SUBSCRIBE",
-    "NOTIFY",
     "PUBLISH",
     "REFER",
     "PRACK",
@@ -260,6 +259,10 @@ pub(crate) fn answer_request(core: &mut Core, r: IncomingRequest) {
     }
     let (status, reason): (u16, &str) = if method == "OPTIONS" {
         (200, "OK")
+    } else if method == "NOTIFY" {
+        // We subscribe only by REFER, inside a call's dialog (the dialog layer takes those).
+        core.stats.count(Counter::MethodNotAllowed);
+        (481, "Subscription does not exist")
     } else if KNOWN_UNSUPPORTED.contains(&method.as_str()) {
         core.stats.count(Counter::MethodNotAllowed);
         (405, "Method Not Allowed")

@@ -26,7 +26,8 @@ pub struct UaStats {
     pub invalid_requests: u64,
     /// Requests answered 401 (digest challenge) or 403 (bad credentials).
     pub challenged: u64,
-    /// Requests answered 405 or 501.
+    /// Requests answered 405 or 501, and NOTIFYs outside any dialog (481: we subscribe
+    /// only by REFER, in a call; those in a call are the dialog layer's `notify_refused`).
     pub method_not_allowed: u64,
     /// Calls alive now.
     pub live_calls: u64,

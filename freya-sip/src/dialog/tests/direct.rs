@@ -12,16 +12,16 @@ use crate::dialog::{DialogEvent, DialogLayer, EndKind, OutgoingCall, SessionId, 
 use crate::message::{parse, Message};
 use crate::transaction::Remote;
 
-struct Pair {
-    now: Instant,
-    a: DialogLayer,
-    b: DialogLayer,
+pub(crate) struct Pair {
+    pub(crate) now: Instant,
+    pub(crate) a: DialogLayer,
+    pub(crate) b: DialogLayer,
     /// Every message each side received, in order.
-    got: [Vec<Message>; 2],
+    pub(crate) got: [Vec<Message>; 2],
 }
 
 impl Pair {
-    fn new() -> Pair {
+    pub(crate) fn new() -> Pair {
         Pair {
             now: t0(),
             a: DialogLayer::with_seed(config(0), 1).expect("config"),
@@ -31,7 +31,7 @@ impl Pair {
     }
 
     /// Moves messages between the two until neither sends.
-    fn carry(&mut self) {
+    pub(crate) fn carry(&mut self) {
         loop {
             let mut moved = false;
             while let Some(o) = self.a.poll_transmit() {
@@ -60,12 +60,12 @@ impl Pair {
             .collect()
     }
 
-    fn events(l: &mut DialogLayer) -> Vec<DialogEvent> {
+    pub(crate) fn events(l: &mut DialogLayer) -> Vec<DialogEvent> {
         std::iter::from_fn(|| l.poll_event()).collect()
     }
 
     /// a calls b, b answers: (a's session, b's session).
-    fn established(&mut self) -> (SessionId, SessionId) {
+    pub(crate) fn established(&mut self) -> (SessionId, SessionId) {
         let call = OutgoingCall::new(
             format!("sip:b@{}", addr(1)),
             format!("<sip:a@{}>", addr(0)),

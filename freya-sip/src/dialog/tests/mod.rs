@@ -2,8 +2,9 @@
 
 mod auth;
 mod calls;
-mod direct;
+pub(crate) mod direct;
 mod netem;
+mod refer;
 mod timers;
 
 use std::sync::OnceLock;

@@ -123,6 +123,9 @@ pub(crate) fn ev_name(e: &DialogEvent) -> String {
         DialogEvent::ReinviteFailed { status, .. } => format!("reinvite-failed:{status}"),
         DialogEvent::Dtmf { dtmf, .. } => format!("dtmf:{}", dtmf.digit),
         DialogEvent::Info { .. } => "info".into(),
+        DialogEvent::ReferNotify { progress, .. } => {
+            format!("refer-notify:{:?}:{}", progress.status, progress.terminated)
+        }
         DialogEvent::RequestCompleted { status, .. } => format!("completed:{status}"),
         DialogEvent::StandaloneCompleted { status, .. } => format!("standalone:{status}"),
         DialogEvent::SessionTimer {

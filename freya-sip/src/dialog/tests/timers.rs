@@ -92,7 +92,7 @@ fn refresh_by_reinvite_without_update() {
         if from != "uac" {
             return b;
         }
-        bytes::Bytes::from(text.replace(", INFO, UPDATE\r\n", ", INFO\r\n"))
+        bytes::Bytes::from(text.replace(", INFO, UPDATE, NOTIFY\r\n", ", INFO, NOTIFY\r\n"))
     }));
     w.call_with(0, addr(1), |c| {
         c.header("Session-Expires", "90;refresher=uas")
