@@ -100,9 +100,15 @@ pub struct AgentPool {
     /// What callers get when every slot is busy.
     #[serde(default)]
     pub busy: BusyPolicy,
-    /// Who opens the WebSocket (default `client`: freya dials `url`).
+    /// Who opens the WebSocket (default `client`: freya dials `url`), or `host`: the
+    /// program running the stack takes the calls in-process.
     #[serde(default)]
     pub mode: AgentMode,
+    /// The audio's sample rate for `jambonz` and `host` pools, in Hz: 8000 (default),
+    /// 16000, 24000 or 48000 (the caller's 8 kHz is resampled to it and back). The
+    /// `twilio` and `asterisk` wires are 8 kHz G.711 and ignore it.
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: u32,
     /// For `wss://` agents whose certificate comes from a private or self-signed CA: a PEM
     /// file with that CA's certificate(s), trusted in addition to the Mozilla roots. Read
     /// and checked when the config loads and at every reload (SIGHUP, `POST /reload`): the
@@ -138,6 +144,9 @@ impl Eq for PreparedTls {}
 
 fn default_slots() -> usize {
     30
+}
+fn default_sample_rate() -> u32 {
+    8000
 }
 fn default_url() -> String {
     "ws://127.0.0.1:{port}/telephony/ws".into()
@@ -228,6 +237,11 @@ pub enum AgentMode {
     /// The agent connects to `[agent_server]` and names the call; the `slot_taken` event
     /// carries the URL to open. No agent within `connect_timeout_ms` fails the call.
     Server,
+    /// The program running the stack takes the calls itself, in-process
+    /// ([`Stack::host_calls`](crate::stack::Stack::host_calls): 16-bit PCM frames at the
+    /// pool's `sample_rate`, DTMF, barge-in, hang-up; no socket). `url`, `base_port` and
+    /// `protocol` are unused. No host taking calls fails the call like an unreachable agent.
+    Host,
 }
 
 impl AgentPool {
@@ -237,6 +251,18 @@ impl AgentPool {
         key: &str,
         server: &AgentServerConfig,
     ) -> Result<(), StackError> {
+        if freya_media::codec::SampleRate::from_hz(self.sample_rate).is_err() {
+            return Err(err(
+                &format!("{key}.sample_rate"),
+                format!("{}: must be 8000, 16000, 24000 or 48000", self.sample_rate),
+            ));
+        }
+        if self.mode == AgentMode::Host && self.builtin_echo {
+            return Err(err(
+                &format!("{key}.builtin_echo"),
+                "a host pool's agent is the program running the stack: no built-in echo".into(),
+            ));
+        }
         if self.mode == AgentMode::Server {
             if server.listen.is_none() {
                 return Err(err(

@@ -1,16 +1,19 @@
 //! How a call reaches its agent: in `client` mode freya dials the slot's URL; in `server`
 //! mode the call is announced on the agent server and the agent dials in, naming the call
-//! (`ws://<agent_server.listen>/call/<X-Freya-Call-Id>`) with the bearer token.
+//! (`ws://<agent_server.listen>/call/<X-Freya-Call-Id>`) with the bearer token; in `host`
+//! mode the call is handed to the program running the stack ([`super::host`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use freya_media::bridge::{
-    connect, AuthRequest, BridgeConfig, BridgeLeg, BridgeServer, CallMetadata, Protocol,
-    ServerConfig,
+    connect, host_leg, AuthRequest, BridgeConfig, BridgeLeg, BridgeServer, CallMetadata, Protocol,
+    ProtocolKind, ServerConfig, ShellOptions,
 };
+use freya_media::codec::SampleRate;
 
 use super::agents::protocol_kind;
+use super::host::HostCall;
 use super::Inner;
 use crate::config::{AgentMode, AgentPool, StackConfig};
 use crate::StackError;
@@ -70,16 +73,28 @@ impl AgentServer {
     }
 }
 
-/// The bridge settings of a pool.
+/// The bridge settings of a pool: its protocol (jambonz framing for a host pool) at its
+/// sample rate.
 pub(crate) fn bridge_config(pool: &AgentPool) -> BridgeConfig {
-    BridgeConfig::new(Protocol::default_for(protocol_kind(pool.protocol)))
+    let kind = match pool.mode {
+        AgentMode::Host => ProtocolKind::Jambonz,
+        _ => protocol_kind(pool.protocol),
+    };
+    let protocol = match Protocol::default_for(kind) {
+        // validate() checked the rate.
+        Protocol::Jambonz { .. } => Protocol::Jambonz {
+            sample_rate: SampleRate::from_hz(pool.sample_rate).unwrap_or(SampleRate::Hz8000),
+        },
+        other => other,
+    };
+    BridgeConfig::new(protocol)
 }
 
 /// Where the agent of call `id` in `pool` dials in, for a server-mode pool (the
 /// `slot_taken` event carries it).
 pub(crate) fn dial_in_url(inner: &Inner, pool: &AgentPool, id: &str) -> Option<String> {
     match pool.mode {
-        AgentMode::Client => None,
+        AgentMode::Client | AgentMode::Host => None,
         AgentMode::Server => inner.agent_server.as_ref().map(|s| s.url_for(id)),
     }
 }
@@ -98,6 +113,30 @@ pub(crate) async fn agent_leg(
             connect(&client, bridge_config(pool), meta)
                 .await
                 .map_err(|e| format!("{}: {e}", client.url))
+        }
+        AgentMode::Host => {
+            let host = inner.host_for(&pool.name).ok_or_else(|| {
+                format!(
+                    "host pool {:?}: no host takes its calls (Stack::host_calls)",
+                    pool.name
+                )
+            })?;
+            let call_id = meta.call_id.clone();
+            let (leg, agent) = host_leg(bridge_config(pool), meta, ShellOptions::default())
+                .await
+                .map_err(|e| format!("host pool {:?}: {e}", pool.name))?;
+            host.try_send(HostCall { call_id, agent }).map_err(|e| {
+                format!(
+                    "host pool {:?}: the host is not taking calls ({})",
+                    pool.name,
+                    match e {
+                        tokio::sync::mpsc::error::TrySendError::Full(_) =>
+                            "its queue of calls not yet taken is full",
+                        tokio::sync::mpsc::error::TrySendError::Closed(_) => "it stopped",
+                    }
+                )
+            })?;
+            Ok(leg)
         }
         AgentMode::Server => {
             let Some(server) = inner.agent_server.as_ref() else {

@@ -8,6 +8,7 @@ mod agents;
 mod b2bua;
 mod call;
 mod hold;
+mod host;
 mod media;
 mod media_sinks;
 mod media_stats;
@@ -15,6 +16,7 @@ mod outbound;
 mod recording;
 mod transfer;
 
+pub use host::{HostCall, HostCalls, HOST_QUEUE};
 pub(crate) use outbound::originate as originate_call;
 pub use outbound::OriginateRequest;
 pub use transfer::{TransferRequest, TRANSFER_TIMEOUT};
@@ -73,6 +75,8 @@ pub(crate) struct Inner {
     calls: Mutex<HashMap<String, CallSummary>>,
     /// What can hang each tracked call up from outside its task (API, shutdown).
     controls: Mutex<HashMap<String, CallControl>>,
+    /// Where each host pool's calls go ([`Stack::host_calls`]), by pool name.
+    hosts: Mutex<HashMap<String, tokio::sync::mpsc::Sender<HostCall>>>,
     /// Where [`Stack::transfer`] reaches the task of each answered agent call.
     transfers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<transfer::TransferCommand>>>,
     /// Set by [`Stack::drain`]: new calls are refused.
@@ -151,6 +155,14 @@ impl Inner {
     pub(crate) fn untrack(&self, call_id: &str) {
         lock(&self.calls).remove(call_id);
         lock(&self.controls).remove(call_id);
+    }
+
+    /// Where host pool `pool`'s calls go, while a host takes them.
+    pub(crate) fn host_for(&self, pool: &str) -> Option<tokio::sync::mpsc::Sender<HostCall>> {
+        lock(&self.hosts)
+            .get(pool)
+            .filter(|tx| !tx.is_closed())
+            .cloned()
     }
 
     /// The answered agent calls a transfer can reach, by call id.
@@ -308,6 +320,7 @@ impl Stack {
             events,
             slot_freed: tokio::sync::Notify::new(),
             transfers: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
             drain_started: tokio::sync::Notify::new(),
             agent_server,
             campaigns: Mutex::new(crate::campaign::registry::Registry::default()),
@@ -487,6 +500,50 @@ impl Stack {
         })
     }
 
+    /// Takes the calls of host pool `pool` (`mode = "host"`): each call routed there and
+    /// given a slot comes as a [`HostCall`], its audio as 16-bit PCM at the pool's
+    /// `sample_rate` (see [`HostCall`] and [`freya_media::bridge::HostAgent`]). At most
+    /// [`HOST_QUEUE`] calls wait to be taken; past that, or with no host taking calls, a
+    /// call fails as an unreachable agent does (503, cause 41). A pool has one taker at a
+    /// time: a second call here while the first [`HostCalls`] lives is refused; once it is
+    /// dropped, a new one takes over. The pool's name is looked up in the config running
+    /// now (a reload may add host pools).
+    ///
+    /// # Errors
+    /// [`StackError::Config`] naming `agents` for a pool that does not exist or is not in
+    /// host mode, or that a live [`HostCalls`] already takes; [`StackError::Closed`] after
+    /// shutdown.
+    pub fn host_calls(&self, pool: &str) -> Result<HostCalls, StackError> {
+        self.open()?;
+        let config = self.inner.config();
+        let refuse = |reason: String| StackError::Config {
+            key: "agents".into(),
+            reason,
+        };
+        match config.agents.iter().find(|a| a.name == pool) {
+            None => return Err(refuse(format!("{pool:?}: no such agent pool"))),
+            Some(a) if a.mode != crate::config::AgentMode::Host => {
+                return Err(refuse(format!(
+                    "{pool:?}: not a host pool (mode = \"host\" hands its calls to the program)"
+                )))
+            }
+            Some(_) => {}
+        }
+        let mut hosts = lock(&self.inner.hosts);
+        if hosts.get(pool).is_some_and(|tx| !tx.is_closed()) {
+            return Err(refuse(format!(
+                "{pool:?}: its calls are already taken by a live HostCalls"
+            )));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(HOST_QUEUE);
+        hosts.insert(pool.to_owned(), tx);
+        tracing::info!(pool, "stack: the host takes this pool's calls");
+        Ok(HostCalls {
+            rx,
+            pool: pool.to_owned(),
+        })
+    }
+
     /// Transfers answered agent call `call_id` to `req.to` by REFER (RFC 3515, a blind
     /// transfer as RFC 5589 §6.1 has it): the call's SIP peer (the carrier) is asked to call
     /// the target itself. Resolves with the target URI once the REFER is sent; what follows
@@ -505,9 +562,7 @@ impl Stack {
         call_id: &str,
         req: TransferRequest,
     ) -> Result<String, StackError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(StackError::Closed);
-        }
+        self.open()?;
         let no_call = || StackError::NoSuchCall {
             call_id: call_id.to_owned(),
         };
@@ -576,6 +631,8 @@ impl Stack {
         let left = self.drain(std::time::Duration::ZERO).await;
         tracing::info!(hung_up = left, "stack: shut down");
         drop(lock(&self.inner.builtin).take());
+        // The hosts' `HostCalls` end: no call will come.
+        lock(&self.inner.hosts).clear();
         self.inner.ua.shutdown().await;
     }
 

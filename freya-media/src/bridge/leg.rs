@@ -150,6 +150,13 @@ pub enum LegError {
     /// The leg has ended (or its server is gone).
     #[error("bridge leg is closed")]
     Closed,
+    /// A host agent ([`host_leg`](super::host_leg)) asked for with a protocol other than
+    /// jambonz, whose framing the host side speaks.
+    #[error("a host agent speaks jambonz framing, not {protocol}")]
+    NotHostable {
+        /// The protocol asked for.
+        protocol: String,
+    },
     /// The bridge settings or a DTMF digit were refused.
     #[error(transparent)]
     Bridge(#[from] BridgeError),

@@ -16,6 +16,8 @@
 //! - [`connect`] (client mode: freya dials the agent's URL) and [`BridgeServer`] (server mode:
 //!   the agent dials freya and names its call) are the tokio shells, one task per leg, handing
 //!   back a [`BridgeLeg`];
+//! - [`host_leg`] joins a leg to an agent in this very process ([`HostAgent`]: 16-bit PCM
+//!   frames and DTMF in, audio, barge-in and hang-up out, no socket between);
 //! - [`echo`] is an echo agent for all three protocols (the `echo-agent` example and the tests).
 //!
 //! Units used throughout: caller-side audio is **8 kHz mono 16-bit linear PCM**, counted in
@@ -50,6 +52,7 @@ mod client;
 mod config;
 pub mod echo;
 mod events;
+mod host;
 pub mod jambonz;
 mod leg;
 mod link;
@@ -71,6 +74,7 @@ use crate::codec::CodecError;
 pub use client::{connect, ClientConfig, ClientTls};
 pub use config::{BridgeConfig, Protocol};
 pub use events::{BridgeEvent, BridgeStats, CallerFrame, CloseReason};
+pub use host::{host_leg, HostAgent, HostInput, HostReceiver, HostSender};
 pub use leg::{BridgeLeg, FrameSink, LegError, LegOutput, LegReceiver, LegSender, ShellOptions};
 pub use metadata::{CallMetadata, Direction};
 pub use server::{AuthRequest, Authorizer, BridgeServer, PendingLeg, ServerConfig};
