@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyType};
 
+mod host;
 mod json;
 pub mod numbers;
 pub mod stack;
@@ -177,6 +178,8 @@ fn _freya(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_message, m)?)?;
     m.add_function(wrap_pyfunction!(numbers::validate_numbers, m)?)?;
     m.add_class::<stack::PyStack>()?;
+    m.add_class::<host::PyHostCalls>()?;
+    m.add_class::<host::PyHostCall>()?;
     m.add_function(wrap_pyfunction!(stack::_at_exit, m)?)?;
     Ok(())
 }

@@ -42,6 +42,8 @@ static STACK_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// `freya._stack.EventStream`: the async iterator `Stack.events()` returns.
 static EVENT_STREAM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// `freya._stack.HostCallStream`: the async iterator `Stack.host_calls()` returns.
+static HOST_CALL_STREAM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// `asyncio.get_running_loop`.
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// `logging.getLogger`: what cannot be raised (a lagging callback, a closed loop) is logged
@@ -201,10 +203,12 @@ fn serialized<T: std::fmt::Debug>(
 }
 
 /// What an async method resolves with.
-enum Ready {
+pub(crate) enum Ready {
     Stack(PyStack),
     Str(String),
     Int(u64),
+    HostCall(crate::host::PyHostCall),
+    HostInput(freya::media::bridge::HostInput),
     Nothing,
 }
 
@@ -212,6 +216,8 @@ impl Ready {
     fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(match self {
             Ready::Stack(stack) => Py::new(py, stack)?.into_any(),
+            Ready::HostCall(call) => Py::new(py, call)?.into_any(),
+            Ready::HostInput(input) => crate::host::input_to_py(py, input)?,
             Ready::Str(s) => PyString::new(py, &s).into_any().unbind(),
             Ready::Int(n) => PyInt::new(py, n).into_any().unbind(),
             Ready::Nothing => py.None(),
@@ -222,7 +228,7 @@ impl Ready {
 /// Runs `work` on the module's runtime and returns an `asyncio.Future` of the running loop
 /// that its outcome settles (through `loop.call_soon_threadsafe`). Raises `RuntimeError`
 /// outside a running loop.
-fn spawn_future<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
+pub(crate) fn spawn_future<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<Ready, Failure>> + Send + 'static,
 {
@@ -461,6 +467,25 @@ impl PyStack {
             py,
             async move { Ok(Ready::Str(stack.originate(req).await?)) },
         )
+    }
+
+    /// Takes the calls of host pool `pool` (`mode = "host"`): an async iterator
+    /// (`freya._stack.HostCallStream`) of `HostCall`s, each with its metadata, the caller's
+    /// audio as bytes of 16-bit PCM at the pool's `sample_rate` (`await call.recv()`), and
+    /// `send_audio`, `clear`, `hangup` toward the caller. It ends at shutdown. One taker per
+    /// pool at a time; without one, the pool's calls fail as an unreachable agent's (503).
+    ///
+    /// Raises `StackError` `ERR_FREYA_CONFIG` for a pool that does not exist, is not a host
+    /// pool, or is already taken; `ERR_FREYA_CLOSED` after `shutdown()`.
+    fn host_calls<'py>(&self, py: Python<'py>, pool: &str) -> PyResult<Bound<'py, PyAny>> {
+        let calls = self
+            .inner
+            .host_calls(pool)
+            .map_err(|e| to_py_err(py, Failure::Stack(e)))?;
+        let inner = Py::new(py, crate::host::PyHostCalls::new(calls))?;
+        HOST_CALL_STREAM
+            .import(py, "freya._stack", "HostCallStream")?
+            .call1((inner,))
     }
 
     /// Transfers answered agent call `call_id` by REFER (RFC 3515, a blind transfer). `req`

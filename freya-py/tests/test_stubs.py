@@ -37,6 +37,7 @@ def test_stub_declares_exactly_the_module():
 
 def test_package_exports():
     assert set(freya.__all__) == {
+        "HostCall",
         "Message",
         "NumberList",
         "RejectedNumber",

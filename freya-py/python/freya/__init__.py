@@ -38,17 +38,31 @@ events are dicts, the same JSON as the control API and the Node binding::
     await stack.drain(5000)                      # refuse new calls; hang up the rest after 5 s
     await stack.shutdown()                       # `async for ev in stack.events()` loops end
 
+A program that is itself the voice agent takes a ``mode = "host"`` pool's calls in-process,
+with the caller's audio as PCM bytes (no WebSocket)::
+
+    async def serve(call: freya.HostCall) -> None:      # one call: here, an echo
+        call.metadata["caller"], call.sample_rate        # "+14155550100", 16000
+        while (got := await call.recv()) is not None:    # {"event": "audio", "audio": b"..."}
+            if got["event"] == "audio":                  # or {"event": "dtmf", "digit": "5", ...}
+                await call.send_audio(got["audio"])      # paced out to the caller at real time
+        # call.clear() for barge-in, call.hangup() to end the call
+
+    async for call in stack.host_calls("inproc"):        # a HostCall per call, until shutdown
+        asyncio.create_task(serve(call))
+
 A failed operation raises :class:`freya.StackError` (``.code`` such as
 ``"ERR_FREYA_NO_SUCH_CALL"``; a refused campaign list also ``.kind`` and ``.rejected``);
 a request dict that does not deserialize raises ``TypeError`` naming the key.
 """
 
 from ._errors import SipParseError, StackError
-from ._freya import Message, Stack, __version__, parse_message, validate_numbers
+from ._freya import HostCall, Message, Stack, __version__, parse_message, validate_numbers
 from ._numbers import NumberList, RejectedNumber
 from . import _stack  # noqa: F401  (registers the stacks' exit hook)
 
 __all__ = [
+    "HostCall",
     "Message",
     "NumberList",
     "RejectedNumber",

@@ -10,6 +10,9 @@ from ._stack import (
     CampaignInfo,
     CampaignRequest,
     EventStream,
+    HostCallMetadata,
+    HostCallStream,
+    HostInput,
     OriginateRequest,
     TransferRequest,
 )
@@ -117,6 +120,15 @@ class Stack:
         refused), ``ERR_FREYA_MEDIA`` (no RTP port), ``ERR_FREYA_DRAINING``,
         ``ERR_FREYA_CONFIG`` (no such agent pool).
         """
+    def host_calls(self, pool: str) -> HostCallStream:
+        """Takes the calls of host pool ``pool`` (``mode = "host"``): an async iterator of
+        :class:`HostCall`, each with the caller's audio as bytes of 16-bit PCM at the pool's
+        ``sample_rate``. Ends at shutdown. Without a taker, the pool's calls fail as an
+        unreachable agent's (503).
+
+        Raises ``StackError`` ``ERR_FREYA_CONFIG`` (no such pool, not a host pool, already
+        taken), ``ERR_FREYA_CLOSED`` (after ``shutdown()``).
+        """
     def transfer(self, call_id: str, req: TransferRequest) -> asyncio.Future[str]:
         """Transfers an answered agent call by REFER (a blind transfer, RFC 3515): the
         call's SIP peer calls ``req["to"]`` itself. Resolves with the target URI once the
@@ -176,3 +188,38 @@ class Stack:
         listening and the SIP sockets are closed (every port is free again); then the queued
         events go to the ``on_event`` callbacks and ``events()`` iterators (which end), and
         they are released. Later requests raise ``StackError`` ``ERR_FREYA_CLOSED``."""
+
+
+class HostCall:
+    """One call of a host pool, taken by this process (``Stack.host_calls``)."""
+
+    @property
+    def call_id(self) -> str:
+        """The call's freya UUID (the ``call_id`` of its events)."""
+    @property
+    def sample_rate(self) -> int:
+        """The audio's sample rate both ways, in Hz (the pool's ``sample_rate``)."""
+    @property
+    def metadata(self) -> HostCallMetadata:
+        """Direction, caller, callee, workflow id and the INVITE's X- headers."""
+    def recv(self) -> asyncio.Future[Optional[HostInput]]:
+        """The next thing from the caller: 20 ms of audio (bytes of 16-bit little-endian PCM)
+        or a key press; ``None`` once the call has ended. One reader at a time."""
+    def send_audio(self, audio: bytes) -> asyncio.Future[None]:
+        """Queues 16-bit little-endian PCM at ``sample_rate`` for the caller, played out at
+        real time from a bounded queue. ``ValueError`` at once for an odd byte count;
+        ``StackError`` ``ERR_FREYA_NO_SUCH_CALL`` when awaited after the call ended."""
+    def clear(self) -> asyncio.Future[None]:
+        """Barge-in: drops the audio queued for the caller at once."""
+    def hangup(self) -> asyncio.Future[None]:
+        """Ends the call from the agent's side (``hangup_by: "agent"``)."""
+
+
+class HostCalls:
+    """The Rust half of :class:`freya._stack.HostCallStream` (iterate that instead)."""
+
+    @property
+    def pool(self) -> str:
+        """The pool whose calls these are."""
+    def next(self) -> asyncio.Future[Optional[HostCall]]:
+        """The next call, or ``None`` once the stack has shut down."""

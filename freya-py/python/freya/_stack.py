@@ -37,6 +37,11 @@ __all__ = [
     "DtmfEvent",
     "EventStream",
     "HangupEvent",
+    "HostAudio",
+    "HostCallMetadata",
+    "HostCallStream",
+    "HostDtmf",
+    "HostInput",
     "HoldEvent",
     "NumberResult",
     "OriginateRequest",
@@ -121,6 +126,66 @@ class EventStream:
             self._ended = True
             raise StopAsyncIteration
         return item
+
+
+class HostCallStream:
+    """The calls of a ``mode = "host"`` pool, taken by this process, as an async iterator:
+    ``async for call in stack.host_calls("inproc"): ...``. Each is a ``freya.HostCall``: its
+    ``call_id``, ``metadata`` (:class:`HostCallMetadata`) and ``sample_rate``; ``await
+    call.recv()`` gives the caller's audio (:class:`HostAudio`: bytes of 16-bit little-endian
+    PCM, 20 ms at ``sample_rate``) and key presses (:class:`HostDtmf`), ``None`` at the end;
+    ``await call.send_audio(pcm)``, ``await call.clear()`` (barge-in) and ``await
+    call.hangup()`` act toward the caller. The iteration ends when the stack shuts down.
+    Made by ``Stack.host_calls()`` only.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def pool(self) -> str:
+        """The pool whose calls these are."""
+        return self._inner.pool
+
+    def __aiter__(self) -> HostCallStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        call = await self._inner.next()
+        if call is None:
+            raise StopAsyncIteration
+        return call
+
+
+class HostCallMetadata(TypedDict):
+    """A host call's ``metadata``: who calls whom, why, and the INVITE's X- headers."""
+
+    call_id: str
+    direction: Literal["inbound", "outbound"]
+    caller: str
+    callee: str
+    workflow_id: Optional[str]
+    headers: List[Tuple[str, str]]
+    """Every X- header, name and value as received, in order."""
+
+
+class HostAudio(TypedDict):
+    """Caller audio: 20 ms of 16-bit little-endian mono PCM at the call's ``sample_rate``."""
+
+    event: Literal["audio"]
+    audio: bytes
+
+
+class HostDtmf(TypedDict):
+    """A key the caller pressed (RFC 4733 or SIP INFO), and how long, in ms."""
+
+    event: Literal["dtmf"]
+    digit: str
+    duration_ms: int
+
+
+HostInput = Union[HostAudio, HostDtmf]
+"""What ``HostCall.recv()`` resolves with (``None`` once the call has ended)."""
 
 
 # --- requests -----------------------------------------------------------------------------
