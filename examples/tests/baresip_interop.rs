@@ -12,6 +12,11 @@
 //! (`answermode=auto`).
 //!
 //! Missing baresip fails these tests (no skip): scripts/test.sh installs it.
+//!
+//! baresip is also the transferee of a blind transfer by freya-stack (REFER, RFC 3515):
+//! it calls the target itself, and the target hears its tone.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -424,4 +429,79 @@ fn tone_check_tells_a_clean_tone_from_a_mix_and_from_noise() {
     assert!(share < 0.1, "{share}");
     // Silence is no signal at all.
     assert_eq!(tone(&[0i16; 16000]).2, 0);
+}
+
+/// baresip calls freya-stack (answered by a built-in echo agent); the control API transfers
+/// the call to a `sip-ua listen` target: freya sends baresip a REFER, baresip calls the
+/// target itself and reports it in NOTIFYs, freya hangs its own leg up, and the target
+/// hears baresip's tone (the caller really was transferred).
+#[test]
+fn freya_transfers_a_baresip_caller_to_another_party() {
+    const BARESIP_HZ: u32 = 1200;
+    let s = common::start(&common::config(2, "{ status = 503 }", ""));
+    let ev = common::events(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let heard_by_target = dir.path().join("target.wav");
+    let target = Listener::start(&[
+        "--tone",
+        "440",
+        "--record",
+        heard_by_target.to_str().unwrap(),
+    ]);
+    let mut b = Baresip::start(
+        BARESIP_HZ,
+        &[format!("/dial sip:+14155550100@{}", s.sip)],
+        8,
+    );
+    let mut seen = vec![];
+    let next = |seen: &mut Vec<serde_json::Value>,
+                what: &str,
+                pred: &dyn Fn(&serde_json::Value) -> bool| loop {
+        let v = ev
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no {what} event; saw {seen:#?}"));
+        seen.push(v.clone());
+        if pred(&v) {
+            return v;
+        }
+    };
+    let answered = next(&mut seen, "answered", &|v| v["event"] == "answered");
+    let id = answered["call_id"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(500));
+    let to = format!("sip:desk@{}", target.addr);
+    let (status, body) = common::post(
+        &s,
+        &format!("/calls/{id}/transfer"),
+        &serde_json::json!({ "to": to }),
+    );
+    assert_eq!(status, 202, "{body}");
+    let done = next(&mut seen, "transfer outcome", &|v| {
+        v["event"] == "transfer"
+            && matches!(
+                v["state"].as_str(),
+                Some("succeeded" | "failed" | "refused")
+            )
+    });
+    assert_eq!(done["state"], "succeeded", "{done}\n{seen:#?}\n{}", b.log());
+    let hangup = next(&mut seen, "hangup", &|v| {
+        v["event"] == "hangup" && v["call_id"] == id.as_str()
+    });
+    assert_eq!(hangup["hangup_by"], "local", "{hangup}");
+
+    let mut lines = vec![];
+    let incoming = target.until("incoming", &mut lines);
+    let ua = incoming["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "User-Agent")
+        .map(|h| h[1].as_str().unwrap().to_owned());
+    assert!(
+        ua.as_deref().is_some_and(|u| u.starts_with("baresip")),
+        "the target was called by {ua:?}"
+    );
+    target.until("ended", &mut lines);
+    b.wait(Duration::from_secs(15));
+    let heard = read_wav(&heard_by_target).expect("the target's recording");
+    assert_tone("the transfer target", &heard, BARESIP_HZ, 1.5);
 }
