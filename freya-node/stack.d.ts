@@ -34,6 +34,8 @@ export type StackErrorCode =
   | 'ERR_FREYA_NO_SUCH_CALL'
   /** A transfer cannot be made now: the call is not answered, not an agent's, or already being transferred. */
   | 'ERR_FREYA_TRANSFER'
+  /** DTMF cannot be sent now: the call is not answered, not an agent's, or agreed no telephone-event. */
+  | 'ERR_FREYA_DTMF'
 
 /** The error `Stack` methods throw or reject with: the Rust error's message, and its `code`. */
 export interface StackError extends Error {
@@ -52,6 +54,14 @@ export interface StackError extends Error {
 }
 
 /** An outbound call to place (the body of the control API's `POST /calls`). */
+/** Keys to send toward a call's SIP peer (`Stack.sendDtmf`; the body of the API's `POST /calls/{id}/dtmf`). */
+export interface DtmfRequest {
+  /** 1 to 32 keys: `0`-`9`, `*`, `#`, `A`-`D`. */
+  digits: string
+  /** How long each key is held, in ms: 40 to 2000 (default 100); 100 ms of silence between keys. */
+  duration_ms?: number
+}
+
 /** A transfer to ask for (`Stack.transfer`; the body of the API's `POST /calls/{id}/transfer`). */
 export interface TransferRequest {
   /**
@@ -421,6 +431,14 @@ export declare class Stack {
    * @throws {TypeError} (rejects; `code` `ERR_INVALID_ARG_VALUE`) for a bad request or target.
    */
   transfer(callId: string, req: TransferRequest): Promise<string>
+  /**
+   * Sends keys toward an answered agent call's SIP peer (an IVR): RFC 4733 events in the call's
+   * RTP, or SIP INFO on a `dtmf_mode = "info"` trunk. Resolves once queued (RFC 4733) or sent.
+   *
+   * @throws {StackError} (rejects) `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_DTMF`, `ERR_FREYA_CLOSED`.
+   * @throws {TypeError} (rejects; `code` `ERR_INVALID_ARG_VALUE`) for bad digits or duration.
+   */
+  sendDtmf(callId: string, req: DtmfRequest): Promise<void>
   /** The calls alive now. */
   calls(): CallSummary[]
   /**

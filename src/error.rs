@@ -64,6 +64,15 @@ pub enum StackError {
         /// Why.
         reason: String,
     },
+    /// Digits cannot be sent now ([`Stack::send_dtmf`](crate::stack::Stack::send_dtmf)):
+    /// the call is not answered, not served by an agent, or agreed no way to carry them.
+    #[error("call {call_id:?} cannot send DTMF: {reason}")]
+    Dtmf {
+        /// The call UUID.
+        call_id: String,
+        /// Why.
+        reason: String,
+    },
     /// A request's value is refused (a Q.850 cause outside 1–127); the message names the
     /// key and the value. The bindings raise their own argument errors for these instead.
     #[error(transparent)]
@@ -74,7 +83,7 @@ impl StackError {
     /// A stable name for the variant, for hosts that branch on it: the bindings' error
     /// `code` (`ERR_FREYA_CONFIG`, `ERR_FREYA_SIP`, `ERR_FREYA_IO`, `ERR_FREYA_BUSY`,
     /// `ERR_FREYA_MEDIA`, `ERR_FREYA_CLOSED`, `ERR_FREYA_DRAINING`, `ERR_FREYA_CAMPAIGN`,
-    /// `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_TRANSFER`, `ERR_FREYA_REQUEST`).
+    /// `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_TRANSFER`, `ERR_FREYA_DTMF`, `ERR_FREYA_REQUEST`).
     ///
     /// ```
     /// assert_eq!(freya::StackError::Closed.code(), "ERR_FREYA_CLOSED");
@@ -91,6 +100,7 @@ impl StackError {
             StackError::Campaign(_) => "ERR_FREYA_CAMPAIGN",
             StackError::NoSuchCall { .. } => "ERR_FREYA_NO_SUCH_CALL",
             StackError::Transfer { .. } => "ERR_FREYA_TRANSFER",
+            StackError::Dtmf { .. } => "ERR_FREYA_DTMF",
             StackError::Request(_) => "ERR_FREYA_REQUEST",
         }
     }

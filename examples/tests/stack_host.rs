@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use freya::config::StackConfig;
 use freya::event::EventKind;
 use freya::media::bridge::{Direction, HostInput};
-use freya::stack::{OriginateRequest, Stack};
+use freya::stack::{DtmfRequest, OriginateRequest, Stack};
 use freya::StackError;
 
 const HOST_POOL: &str = r#"
@@ -143,6 +143,59 @@ async fn a_host_pool_hands_calls_to_the_program_with_their_audio() {
         heard.len()
     );
 
+    // DTMF toward the far end, both ways (RFC 4733 in each leg's RTP): the outbound leg's
+    // digits reach this host once each, with their duration; the host leg's reach the
+    // other leg (its `dtmf` events).
+    let dtmf = |digits: &str| DtmfRequest {
+        digits: digits.into(),
+        duration_ms: 120,
+    };
+    for (bad, why) in [("12x", "'x' (key 3)"), ("", "0 keys")] {
+        let e = stack.send_dtmf(&out_id, dtmf(bad)).await.unwrap_err();
+        assert!(
+            matches!(e, StackError::Request(_)) && e.to_string().contains(why),
+            "{e}"
+        );
+    }
+    let e = stack
+        .send_dtmf("no-such-call", dtmf("1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StackError::NoSuchCall { .. }), "{e}");
+    stack.send_dtmf(&out_id, dtmf("159#")).await.unwrap();
+    let mut digits = vec![];
+    let until = Instant::now() + Duration::from_secs(5);
+    while digits.len() < 4 && Instant::now() < until {
+        if let Ok(Some(HostInput::Dtmf { digit, duration_ms })) =
+            tokio::time::timeout(Duration::from_millis(500), from_caller.recv()).await
+        {
+            digits.push((digit, duration_ms));
+        }
+    }
+    assert_eq!(
+        digits.iter().map(|d| d.0).collect::<String>(),
+        "159#",
+        "{digits:?}"
+    );
+    assert!(
+        digits.iter().all(|d| (100..=160).contains(&d.1)),
+        "{digits:?}"
+    );
+    stack.send_dtmf(&host_id, dtmf("*0")).await.unwrap();
+    let mut seen = String::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while seen.len() < 2 && Instant::now() < until {
+        if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+            if let EventKind::Dtmf { digit, via } = e.kind {
+                if e.call_id == out_id {
+                    assert_eq!(via, "rfc4733");
+                    seen.push_str(&digit);
+                }
+            }
+        }
+    }
+    assert_eq!(seen, "*0");
+
     // The host hangs up: its leg ends as the agent's, and the other leg with it.
     to_caller.hangup().await.unwrap();
     let mut ended = std::collections::HashMap::new();
@@ -169,11 +222,12 @@ async fn a_host_pool_hands_calls_to_the_program_with_their_audio() {
     assert_eq!(agent.agent_samples_received, 8000, "{agent:?}");
     assert!(agent.frames_played >= 5, "{agent:?}");
     assert!(ended.contains_key(&out_id));
-    assert_eq!(
-        from_caller.recv().await,
-        None,
-        "the host's end closes with the call"
-    );
+    // What was still in the pipe comes first, then the end.
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while from_caller.recv().await.is_some() {}
+    })
+    .await;
+    assert!(drained.is_ok(), "the host's end closes with the call");
 
     stack.shutdown().await;
     assert!(calls.next().await.is_none(), "HostCalls ends at shutdown");

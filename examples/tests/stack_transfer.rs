@@ -111,6 +111,16 @@ fn a_refused_or_failed_transfer_leaves_the_call_with_its_agent() {
     let answered = next(&ev, &mut seen, "the answer", |v| v["event"] == "answered");
     let id = answered["call_id"].as_str().unwrap().to_owned();
     let to = json!({"to": "sip:desk@127.0.0.1:5999"});
+    // DTMF toward SIPp: its SDP offered no telephone-event (and the trunk is RFC 4733), so
+    // there is no way to carry the keys: 409; bad keys are 400 before that.
+    let (status, body) = post(&s, &format!("/calls/{id}/dtmf"), &json!({"digits": "12"}));
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("telephone-event"),
+        "{body}"
+    );
+    let (status, body) = post(&s, &format!("/calls/{id}/dtmf"), &json!({"digits": "1z"}));
+    assert_eq!(status, 400, "{body}");
 
     let (status, body) = post(&s, &format!("/calls/{id}/transfer"), &to);
     assert_eq!(status, 202, "{body}");

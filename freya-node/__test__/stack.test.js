@@ -216,6 +216,15 @@ test('campaign breaker, refused list, originate and hangup on a self-dialing sta
     assert.equal(requested.target, target)
     const refused = await ev.next('transfer refused', isTransfer('refused'))
     assert.deepEqual([refused.sip_code, refused.reason], [405, 'Method Not Allowed'])
+    // Keys toward the callee (the stack's own inbound leg, RFC 4733): its dtmf events.
+    await assert.rejects(stack.sendDtmf(callId, { digits: '1x' }), { name: 'TypeError', message: /'x'/ })
+    await stack.sendDtmf(callId, { digits: '42', duration_ms: 80 })
+    const keys = []
+    for (const want of ['4', '2']) {
+      const e = await ev.next(`dtmf ${want}`, (e) => e.event === 'dtmf' && e.call_id !== callId && e.digit === want)
+      keys.push([e.digit, e.via])
+    }
+    assert.deepEqual(keys, [['4', 'rfc4733'], ['2', 'rfc4733']])
     const summary = stack.calls().find((c) => c.call_id === callId)
     assert.ok(summary, JSON.stringify(stack.calls()))
     assert.equal(summary.direction, 'outbound')

@@ -17,6 +17,7 @@ import {
   CampaignRequest,
   OriginateRequest,
   TransferRequest,
+  DtmfRequest,
 } from '..'
 
 const msg: Message = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\n\r\n'))
@@ -109,6 +110,8 @@ async function dashboard(): Promise<void> {
   const calls: CallSummary[] = stack.calls()
   const treq: TransferRequest = { to: '+14155550199' }
   const target: string = await stack.transfer(callId, treq)
+  const dreq: DtmfRequest = { digits: '1#', duration_ms: 120 }
+  await stack.sendDtmf(callId, dreq)
   void target
   stack.hangup(callId)
   stack.hangup(callId, 17)

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use freya::campaign::{CampaignError, CampaignRequest};
 use freya::config::{StackConfig, DEFAULT_CONFIG};
 use freya::event::CallEvent;
-use freya::stack::{OriginateRequest, Stack as RustStack, TransferRequest};
+use freya::stack::{DtmfRequest, OriginateRequest, Stack as RustStack, TransferRequest};
 use freya::StackError;
 use napi::bindgen_prelude::{Function, Object, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -232,6 +232,30 @@ impl Stack {
         promise(env, async move {
             let req: TransferRequest = from_json("transfer: request", req)?;
             Ok(stack.transfer(&call_id, req).await?)
+        })
+    }
+
+    /// Sends keys toward answered agent call `callId`'s SIP peer (`DtmfRequest`: `{ digits,
+    /// duration_ms? }`): RFC 4733 in the call's RTP, or SIP INFO on a `dtmf_mode = "info"`
+    /// trunk. Resolves once they are queued (RFC 4733) or sent (INFO).
+    ///
+    /// Rejects with `ERR_FREYA_NO_SUCH_CALL`, `ERR_FREYA_DTMF` (not answered, not an agent
+    /// call, no telephone-event agreed), `ERR_FREYA_CLOSED`; a `TypeError`
+    /// (`ERR_INVALID_ARG_VALUE`) for bad digits or duration.
+    #[napi(
+        ts_args_type = "callId: string, req: DtmfRequest",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn send_dtmf<'env>(
+        &self,
+        env: &'env Env,
+        call_id: String,
+        req: serde_json::Value,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let stack = self.inner.clone();
+        promise(env, async move {
+            let req: DtmfRequest = from_json("sendDtmf: request", req)?;
+            Ok(stack.send_dtmf(&call_id, req).await?)
         })
     }
 

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use freya::media::bridge::{HostInput, HostReceiver, HostSender, LegError};
-use freya::stack::{HostCall, HostCalls};
+use freya::stack::{DtmfRequest, HostCall, HostCalls, Stack};
 use freya::StackError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -25,13 +25,16 @@ use crate::stack::{spawn_future, Failure, Ready};
 pub(crate) struct PyHostCalls {
     inner: Arc<Mutex<HostCalls>>,
     pool: String,
+    /// For each call's `send_dtmf`.
+    stack: Stack,
 }
 
 impl PyHostCalls {
-    pub(crate) fn new(calls: HostCalls) -> PyHostCalls {
+    pub(crate) fn new(calls: HostCalls, stack: Stack) -> PyHostCalls {
         PyHostCalls {
             pool: calls.pool().to_owned(),
             inner: Arc::new(Mutex::new(calls)),
+            stack,
         }
     }
 }
@@ -46,10 +49,10 @@ impl PyHostCalls {
 
     /// An awaitable of the next call (a `HostCall`), or `None` once the stack has shut down.
     fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
+        let (inner, stack) = (self.inner.clone(), self.stack.clone());
         spawn_future(py, async move {
             Ok(match inner.lock().await.next().await {
-                Some(call) => Ready::HostCall(PyHostCall::new(call)),
+                Some(call) => Ready::HostCall(PyHostCall::new(call, stack)),
                 None => Ready::Nothing,
             })
         })
@@ -65,10 +68,11 @@ pub(crate) struct PyHostCall {
     sample_rate: u32,
     rx: Arc<Mutex<HostReceiver>>,
     tx: Arc<Mutex<HostSender>>,
+    stack: Stack,
 }
 
 impl PyHostCall {
-    pub(crate) fn new(call: HostCall) -> PyHostCall {
+    pub(crate) fn new(call: HostCall, stack: Stack) -> PyHostCall {
         let m = call.metadata();
         let metadata = serde_json::json!({
             "call_id": m.call_id,
@@ -86,6 +90,7 @@ impl PyHostCall {
             sample_rate,
             rx: Arc::new(Mutex::new(rx)),
             tx: Arc::new(Mutex::new(tx)),
+            stack,
         }
     }
 
@@ -172,6 +177,28 @@ impl PyHostCall {
     /// `hangup_by: "agent"`). Returns an awaitable.
     fn hangup<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.toward_caller(py, |tx| async move { tx.lock().await.hangup().await })
+    }
+
+    /// Sends keys toward the caller's side (`digits`: `0-9 * # A-D`, each held
+    /// `duration_ms`, 40-2000): RFC 4733 events in the call's RTP (the agent's audio is held
+    /// back while a tone is on), or SIP INFO on a `dtmf_mode = "info"` trunk; as
+    /// `Stack.send_dtmf`. Returns an awaitable.
+    #[pyo3(signature = (digits, duration_ms=100))]
+    fn send_dtmf<'py>(
+        &self,
+        py: Python<'py>,
+        digits: String,
+        duration_ms: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (stack, call_id) = (self.stack.clone(), self.call_id.clone());
+        spawn_future(py, async move {
+            let req = DtmfRequest {
+                digits,
+                duration_ms,
+            };
+            stack.send_dtmf(&call_id, req).await?;
+            Ok(Ready::Nothing)
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use freya::campaign::{CampaignError, CampaignRequest};
 use freya::config::{StackConfig, DEFAULT_CONFIG};
 use freya::event::CallEvent;
-use freya::stack::{OriginateRequest, Stack as RustStack, TransferRequest};
+use freya::stack::{DtmfRequest, OriginateRequest, Stack as RustStack, TransferRequest};
 use freya::StackError;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -482,7 +482,7 @@ impl PyStack {
             .inner
             .host_calls(pool)
             .map_err(|e| to_py_err(py, Failure::Stack(e)))?;
-        let inner = Py::new(py, crate::host::PyHostCalls::new(calls))?;
+        let inner = Py::new(py, crate::host::PyHostCalls::new(calls, self.inner.clone()))?;
         HOST_CALL_STREAM
             .import(py, "freya._stack", "HostCallStream")?
             .call1((inner,))
@@ -508,6 +508,29 @@ impl PyStack {
         let stack = self.inner.clone();
         spawn_future(py, async move {
             Ok(Ready::Str(stack.transfer(&call_id, req).await?))
+        })
+    }
+
+    /// Sends keys toward answered agent call `call_id`'s SIP peer (an IVR). `req` is a
+    /// `DtmfRequest` dict (`{"digits": "1#", "duration_ms"?: 100}`): RFC 4733 events in the
+    /// call's RTP, or SIP INFO on a `dtmf_mode = "info"` trunk. Returns an awaitable that
+    /// resolves once they are queued (RFC 4733) or sent (INFO).
+    ///
+    /// Raises `TypeError` at once for a request that does not deserialize; when awaited,
+    /// `ValueError` for bad digits or duration, `StackError` `ERR_FREYA_NO_SUCH_CALL`,
+    /// `ERR_FREYA_DTMF` (not answered, not an agent call, no telephone-event agreed),
+    /// `ERR_FREYA_CLOSED`.
+    fn send_dtmf<'py>(
+        &self,
+        py: Python<'py>,
+        call_id: String,
+        req: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req: DtmfRequest = read_request("send_dtmf", req).map_err(|f| to_py_err(py, f))?;
+        let stack = self.inner.clone();
+        spawn_future(py, async move {
+            stack.send_dtmf(&call_id, req).await?;
+            Ok(Ready::Nothing)
         })
     }
 

@@ -102,13 +102,39 @@ def test_a_host_call_hears_its_own_tone_echoed_and_hangs_up():
                         break
             assert abs(found[0] - 1000.0) < 15, f"heard {found[0]:.1f} Hz at RMS {found[1]:.0f}"
 
+            # Keys both ways (RFC 4733 in each leg's RTP): the outbound leg's reach this host
+            # once each; this host's reach the outbound leg (its dtmf events).
+            with pytest.raises(ValueError, match="'x'"):
+                await stack.send_dtmf(out_id, {"digits": "1x"})
+            with pytest.raises(TypeError, match="digts"):
+                stack.send_dtmf(out_id, {"digts": "1"})
+            await stack.send_dtmf(out_id, {"digits": "159#", "duration_ms": 120})
+            keys = []
+            deadline = loop.time() + 5.0
+            while len(keys) < 4 and loop.time() < deadline:
+                got = await asyncio.wait_for(call.recv(), WAIT_S)
+                if got is not None and got["event"] == "dtmf":
+                    keys.append((got["digit"], got["duration_ms"]))
+            assert "".join(k for k, _ in keys) == "159#", keys
+            assert all(100 <= ms <= 160 for _, ms in keys), keys
+            await call.send_dtmf("*0", 80)
+            for digit in "*0":
+                e = await ev.next(f"dtmf {digit}", lambda e, d=digit: e["event"] == "dtmf"
+                                  and e["call_id"] == out_id and e["digit"] == d)
+                assert e["via"] == "rfc4733"
+
             await call.clear()
             await call.hangup()
             hangup = await ev.next("the host leg's hangup", is_event("hangup", call.call_id))
             assert hangup["hangup_by"] == "agent", hangup
             assert hangup["media"]["agent"]["agent_samples_received"] == 8000, hangup
             await ev.next("the other leg's hangup", is_event("hangup", out_id))
-            assert await asyncio.wait_for(call.recv(), WAIT_S) is None
+            # What was still queued for this host comes first, then the end.
+            async def drained() -> None:
+                while await call.recv() is not None:
+                    pass
+
+            await asyncio.wait_for(drained(), WAIT_S)
             with pytest.raises(freya.StackError) as err:
                 await call.send_audio(b"\x00\x00")
             assert err.value.code == "ERR_FREYA_NO_SUCH_CALL"

@@ -8,6 +8,7 @@
 //! | `POST /calls` | originate ([`OriginateRequest`](crate::stack::OriginateRequest) JSON) → `201 {"call_id"}` |
 //! | `DELETE /calls/{id}[?q850_cause=N]` | hang a live call up ([`Stack::hangup`]) → `202`, `404` unknown |
 //! | `POST /calls/{id}/transfer` | `{"to": …}` ([`TransferRequest`](crate::stack::TransferRequest)): transfer by REFER ([`Stack::transfer`]) → `202 {"call_id", "target"}`; `400` a bad target, `404` unknown, `409` not now (unanswered, bridged, one in progress) |
+//! | `POST /calls/{id}/dtmf` | `{"digits": "1#", "duration_ms"?: 100}` ([`DtmfRequest`](crate::stack::DtmfRequest)): send keys toward the call's peer ([`Stack::send_dtmf`]) → `202`; `400` bad digits, `404` unknown, `409` not now |
 //! | `GET /slots` | each agent pool's slots: the call on each, `null` when idle |
 //! | `GET /endpoints` | trunks, user endpoints, registrations |
 //! | `POST /reload` | re-read the configuration (as SIGHUP does) |
@@ -66,6 +67,7 @@ pub async fn serve(
         .route("/calls", get(calls).post(originate))
         .route("/calls/{id}", axum::routing::delete(hangup))
         .route("/calls/{id}/transfer", post(transfer))
+        .route("/calls/{id}/dtmf", post(dtmf))
         .route("/slots", get(slots))
         .route("/endpoints", get(endpoints))
         .route("/reload", post(reload_handler))
@@ -179,6 +181,46 @@ async fn transfer(
             let status = match e {
                 StackError::NoSuchCall { .. } => StatusCode::NOT_FOUND,
                 StackError::Transfer { .. } => StatusCode::CONFLICT,
+                StackError::Request(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
+    }
+}
+
+/// `POST /calls/{id}/dtmf`: sends keys toward the call's SIP peer (ARI's
+/// `POST /channels/{id}/dtmf`).
+async fn dtmf(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refused(&api, &headers) {
+        return r;
+    }
+    let req: crate::stack::DtmfRequest = match crate::request::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    let digits = req.digits.clone();
+    match api.stack.send_dtmf(&id, req).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"call_id": id, "digits": digits})),
+        )
+            .into_response(),
+        Err(e) => {
+            let status = match e {
+                StackError::NoSuchCall { .. } => StatusCode::NOT_FOUND,
+                StackError::Dtmf { .. } => StatusCode::CONFLICT,
                 StackError::Request(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };

@@ -20,6 +20,8 @@ use freya_sip::sdp::Negotiated;
 use freya_sip::ua::Call;
 
 use super::agent_link::{agent_leg, dial_in_url};
+use super::commands::{CallCommand, CallCommands};
+use super::dtmf_out::{self, DtmfOut, DtmfRequest};
 use super::media::{remote_media, CallMedia, Inbound, RtpOut};
 use super::media_sinks::{take_recorder, AgentAudio, CallerAudio, SharedRecorder};
 use super::media_stats::{agent_call, PeerRole, PumpCounters};
@@ -505,8 +507,8 @@ async fn serve(
         );
     }
     let answered = Instant::now();
-    // Reachable by `Stack::transfer` before anyone hears of the answer.
-    let transfer = CallTransfer::register(inner, id);
+    // Reachable by `Stack::transfer` and `send_dtmf` before anyone hears of the answer.
+    let commands = CallCommands::register(inner, id);
     inner.emit(CallEvent::new(id, EventKind::Answered {}));
     let Some(agreed) = call.negotiated() else {
         let _ = agent_tx.hangup();
@@ -529,7 +531,7 @@ async fn serve(
         relay_events,
         &agreed,
         recorder,
-        transfer,
+        commands,
     )
     .await;
     (ending, Some(answered), media_end)
@@ -549,7 +551,7 @@ pub(crate) async fn pump(
     mut relay_events: RelayEvents,
     agreed: &Negotiated,
     recorder: Option<Box<CallRecorder>>,
-    mut transfer: CallTransfer<'_>,
+    mut commands: CallCommands<'_>,
 ) -> (Ending, MediaEnd) {
     let system = |sip_code: u16, reason: &str, cause: Q850| Ending {
         sip_code,
@@ -567,7 +569,9 @@ pub(crate) async fn pump(
     let out = RtpOut::new(agreed, uuid::Uuid::new_v4().as_u64_pair().0);
     let (agent_audio, agent_counts) =
         AgentAudio::new(out, to_caller, recorder.clone(), call_id.clone());
-    agent_rx.set_frame_sink(Box::new(agent_audio));
+    // Digits from `Stack::send_dtmf` go out in this stream when the SDP agreed on RFC 4733.
+    let dtmf_out = agreed.telephone_event.and_then(DtmfOut::shared);
+    agent_rx.set_frame_sink(Box::new(agent_audio.with_dtmf(dtmf_out.clone())));
     from_caller.set_rtp_sink(Box::new(CallerAudio::new(
         media.audio(),
         agent_tx.clone(),
@@ -577,6 +581,7 @@ pub(crate) async fn pump(
     // Whether the peer has the call on hold (RFC 3264 §8.4), for the hold event.
     let mut held = false;
     let mut counted = PumpCounters::default();
+    let mut transfer = CallTransfer::new(inner, id);
 
     let ending = loop {
         // A timer only while a telephone-event is in progress (its end may be lost): with
@@ -613,7 +618,13 @@ pub(crate) async fn pump(
                 None => break Box::pin(agent_gone(call, id, "the leg ended")).await,
                 Some(_) => {}
             },
-            cmd = transfer.command() => transfer.start(call, cmd),
+            cmd = commands.next() => match cmd {
+                CallCommand::Transfer { to, reply } => transfer.start(call, &to, reply),
+                CallCommand::Dtmf { digits, duration_ms, reply } => {
+                    let req = DtmfRequest { digits, duration_ms };
+                    let _ = reply.send(dtmf_out::send(call, id, dtmf_out.as_ref(), &req));
+                }
+            },
             _ = wait_until(transfer_due) => transfer.expire(),
             ev = call.next_event() => match ev {
                 Some(ev) if transfer.takes(&ev) => {

@@ -126,6 +126,28 @@ impl RtpOut {
         }
     }
 
+    /// The RTP timestamp the next audio packet will carry.
+    pub(crate) fn timestamp(&self) -> u32 {
+        self.ts
+    }
+
+    /// Lets `samples` of media time pass without a packet (agent audio held back while an
+    /// RFC 4733 tone is on, §2.5.1).
+    pub(crate) fn skip(&mut self, samples: usize) {
+        self.ts = self.ts.wrapping_add(samples as u32);
+    }
+
+    /// A telephone-event packet (RFC 4733 §2.3) in this stream: its payload type `pt`, the
+    /// event's timestamp and marker, the stream's SSRC and next sequence number.
+    pub(crate) fn event(&mut self, pt: u8, p: &freya_media::dtmf::DtmfPacket) -> Bytes {
+        let mut h = RtpHeader::new(pt, self.seq, p.timestamp, self.ssrc);
+        h.marker = p.marker;
+        self.seq = self.seq.wrapping_add(1);
+        let mut out = BytesMut::with_capacity(16);
+        let _ = h.write(&p.payload(), &mut out);
+        out.freeze()
+    }
+
     /// One frame of PCM (8 kHz, normally 160 samples = 20 ms) as the next RTP packet.
     pub(crate) fn packet(&mut self, samples: &[i16]) -> Bytes {
         // Reused: one allocation per packet (the packet itself), not two.

@@ -16,6 +16,7 @@ use freya_media::record::{CallRecorder, Side};
 use freya_media::relay::{EndpointSender, RtpSink, ShellError};
 use freya_media::rtp::RtpPacket;
 
+use super::dtmf_out::SharedDtmfOut;
 use super::media::RtpOut;
 use super::recording::{record, record_rtp};
 
@@ -105,6 +106,8 @@ impl AgentAudioCounts {
 /// stream, queued on the relay toward the peer; recorded on the agent's side at its slot.
 pub(crate) struct AgentAudio {
     out: RtpOut,
+    /// Tones queued by `Stack::send_dtmf`, sent on this sink's 20 ms clock.
+    dtmf: Option<SharedDtmfOut>,
     to_caller: EndpointSender,
     counts: Arc<AgentAudioCounts>,
     recorder: Option<SharedRecorder>,
@@ -121,6 +124,7 @@ impl AgentAudio {
         let counts = Arc::new(AgentAudioCounts::default());
         let sink = AgentAudio {
             out,
+            dtmf: None,
             to_caller,
             counts: Arc::clone(&counts),
             recorder,
@@ -130,9 +134,41 @@ impl AgentAudio {
     }
 }
 
+impl AgentAudio {
+    /// Sends RFC 4733 tones through this sink's stream.
+    pub(crate) fn with_dtmf(mut self, dtmf: Option<SharedDtmfOut>) -> AgentAudio {
+        self.dtmf = dtmf;
+        self
+    }
+
+    /// The telephone-event packets due now; whether a tone is on (the frame's audio is then
+    /// held back, its media time skipped).
+    fn dtmf_turn(&mut self, samples: usize) -> bool {
+        let Some(dtmf) = &self.dtmf else {
+            return false;
+        };
+        let mut d = dtmf.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        while let Some(p) = d.sender.poll_transmit(now, self.out.timestamp()) {
+            let packet = self.out.event(d.payload_type, &p);
+            if self.to_caller.try_send(packet).is_err() {
+                tracing::warn!(call_id = %self.call_id, "stack: relay queue full, a telephone-event packet dropped");
+            }
+        }
+        let on = d.sender.sending().is_some();
+        if on {
+            self.out.skip(samples);
+        }
+        on
+    }
+}
+
 impl FrameSink for AgentAudio {
     fn take(&mut self, f: &CallerFrame) {
         self.counts.frames.fetch_add(1, Ordering::Relaxed);
+        if self.dtmf_turn(f.samples.len()) {
+            return;
+        }
         if let Err(ShellError::EndpointFull { capacity }) =
             self.to_caller.try_send(self.out.packet(&f.samples))
         {

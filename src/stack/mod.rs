@@ -7,6 +7,8 @@ mod agent_link;
 mod agents;
 mod b2bua;
 mod call;
+mod commands;
+mod dtmf_out;
 mod hold;
 mod host;
 mod media;
@@ -16,6 +18,7 @@ mod outbound;
 mod recording;
 mod transfer;
 
+pub use dtmf_out::{DtmfRequest, MAX_DTMF_DIGITS};
 pub use host::{HostCall, HostCalls, HOST_QUEUE};
 pub(crate) use outbound::originate as originate_call;
 pub use outbound::OriginateRequest;
@@ -77,8 +80,9 @@ pub(crate) struct Inner {
     controls: Mutex<HashMap<String, CallControl>>,
     /// Where each host pool's calls go ([`Stack::host_calls`]), by pool name.
     hosts: Mutex<HashMap<String, tokio::sync::mpsc::Sender<HostCall>>>,
-    /// Where [`Stack::transfer`] reaches the task of each answered agent call.
-    transfers: Mutex<HashMap<String, tokio::sync::mpsc::Sender<transfer::TransferCommand>>>,
+    /// Where [`Stack::transfer`] and [`Stack::send_dtmf`] reach the task of each answered
+    /// agent call.
+    call_commands: Mutex<HashMap<String, tokio::sync::mpsc::Sender<commands::CallCommand>>>,
     /// Set by [`Stack::drain`]: new calls are refused.
     pub(crate) draining: AtomicBool,
     /// Set by [`Stack::shutdown`]: requests are answered [`StackError::Closed`].
@@ -165,11 +169,11 @@ impl Inner {
             .cloned()
     }
 
-    /// The answered agent calls a transfer can reach, by call id.
-    pub(crate) fn transfer_handles(
+    /// The answered agent calls commands can reach, by call id.
+    pub(crate) fn call_handles(
         &self,
-    ) -> MutexGuard<'_, HashMap<String, tokio::sync::mpsc::Sender<transfer::TransferCommand>>> {
-        lock(&self.transfers)
+    ) -> MutexGuard<'_, HashMap<String, tokio::sync::mpsc::Sender<commands::CallCommand>>> {
+        lock(&self.call_commands)
     }
 
     /// Lets the API and a shutdown hang the call up (until [`Inner::untrack`]).
@@ -319,7 +323,7 @@ impl Stack {
             builtin: Mutex::new(Some(builtin)),
             events,
             slot_freed: tokio::sync::Notify::new(),
-            transfers: Mutex::new(HashMap::new()),
+            call_commands: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
             drain_started: tokio::sync::Notify::new(),
             agent_server,
@@ -563,29 +567,79 @@ impl Stack {
         req: TransferRequest,
     ) -> Result<String, StackError> {
         self.open()?;
-        let no_call = || StackError::NoSuchCall {
-            call_id: call_id.to_owned(),
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = commands::CallCommand::Transfer { to: req.to, reply };
+        self.command(call_id, "transferred", command).await?;
+        answer.await.map_err(|_| self.no_call(call_id))?
+    }
+
+    /// Sends `req.digits` toward answered agent call `call_id`'s SIP peer (an agent
+    /// navigating an IVR, a dashboard's button): RFC 4733 telephone-events in the call's RTP
+    /// (the agent's audio is held back while each tone is on) when the call's SDP agreed on
+    /// telephone-event, SIP INFO (`application/dtmf-relay`) when its trunk has
+    /// `dtmf_mode = "info"`. Returns once the digits are queued (RFC 4733) or sent (INFO):
+    /// each takes `duration_ms` plus 100 ms of silence.
+    ///
+    /// # Errors
+    /// [`StackError::Request`] for digits outside `0-9 * # A-D`, more than
+    /// [`MAX_DTMF_DIGITS`], or a duration outside 40–2,000 ms; [`StackError::NoSuchCall`];
+    /// [`StackError::Dtmf`] for a call not answered yet, not served by an agent, or whose
+    /// SDP agreed no telephone-event on an RFC 4733 trunk; [`StackError::Closed`].
+    pub async fn send_dtmf(&self, call_id: &str, req: DtmfRequest) -> Result<(), StackError> {
+        self.open()?;
+        req.check()?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = commands::CallCommand::Dtmf {
+            digits: req.digits,
+            duration_ms: req.duration_ms,
+            reply,
         };
-        let handle = self.inner.transfer_handles().get(call_id).cloned();
+        self.command(call_id, "sent DTMF", command).await?;
+        answer.await.map_err(|_| self.no_call(call_id))?
+    }
+
+    fn no_call(&self, call_id: &str) -> StackError {
+        StackError::NoSuchCall {
+            call_id: call_id.to_owned(),
+        }
+    }
+
+    /// Hands `command` to call `call_id`'s task; `what` says what it could not be (for the
+    /// refusal of a call that takes no commands: unanswered, or bridged).
+    async fn command(
+        &self,
+        call_id: &str,
+        what: &str,
+        command: commands::CallCommand,
+    ) -> Result<(), StackError> {
+        let handle = self.inner.call_handles().get(call_id).cloned();
         let Some(handle) = handle else {
             let Some(summary) = lock(&self.inner.calls).get(call_id).cloned() else {
-                return Err(no_call());
+                return Err(self.no_call(call_id));
             };
             let reason = if summary.state == "b2bua" {
-                "only calls served by an agent are transferred (this one is bridged to a SIP URI)"
+                "only calls served by an agent take commands (this one is bridged to a SIP URI)"
             } else {
                 "the call is not answered yet"
             };
-            return Err(StackError::Transfer {
-                call_id: call_id.to_owned(),
-                reason: reason.to_owned(),
+            let reason = reason.to_owned();
+            return Err(match command {
+                commands::CallCommand::Transfer { .. } => StackError::Transfer {
+                    call_id: call_id.to_owned(),
+                    reason,
+                },
+                commands::CallCommand::Dtmf { .. } => StackError::Dtmf {
+                    call_id: call_id.to_owned(),
+                    reason,
+                },
             });
         };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let command = transfer::TransferCommand { to: req.to, reply };
-        // Gone between the lookup and here, or before replying: the call has ended.
-        handle.send(command).await.map_err(|_| no_call())?;
-        answer.await.map_err(|_| no_call())?
+        tracing::debug!(call_id, what, "stack: a command for the call's task");
+        // Gone between the lookup and here: the call has ended.
+        handle
+            .send(command)
+            .await
+            .map_err(|_| self.no_call(call_id))
     }
 
     /// The calls alive now.

@@ -21,7 +21,7 @@ use super::call::{
     hangup_event, pump, release_slot, shell_config, start_recording, wait_end, x_headers_of,
     Ending, MediaEnd,
 };
-use super::transfer::CallTransfer;
+use super::commands::CallCommands;
 use super::{CallSummary, Inner};
 use crate::event::{CallEvent, EventKind};
 use crate::StackError;
@@ -212,7 +212,7 @@ async fn follow(
                 let answered = Instant::now();
                 // Reachable by `Stack::transfer` before anyone hears of the answer (a
                 // transfer asked for now waits for the agent's leg below).
-                let transfer = CallTransfer::register(inner, id);
+                let commands = CallCommands::register(inner, id);
                 inner.emit(CallEvent::new(id, EventKind::Answered {}));
                 // Boxed: the WebSocket dial is big and over before the call's media.
                 let leg = match Box::pin(agent_leg(inner, pool, slot, meta)).await {
@@ -250,7 +250,7 @@ async fn follow(
                     relay_events,
                     &media,
                     record,
-                    transfer,
+                    commands,
                 )
                 .await;
                 return (ending, Some(answered), media_end);

@@ -4,17 +4,17 @@
 //! NOTIFYs (sipfrag status lines), and freya hangs up its own leg once the target answered.
 //! Until then the caller stays with the agent, who hears of a failure in the events.
 //!
-//! [`Stack::transfer`](super::Stack::transfer) hands a [`TransferCommand`] to the call's
-//! task (registered from the answer of a call served by an agent, before its `answered`
-//! event), whose media loop (`call::pump`) drives a [`CallTransfer`]: it sends the REFER,
-//! follows its response and NOTIFYs, and emits each step as a `transfer` event.
+//! [`Stack::transfer`](super::Stack::transfer) hands a command to the call's task
+//! ([`super::commands`]), whose media loop (`call::pump`) drives a [`CallTransfer`]: it
+//! sends the REFER, follows its response and NOTIFYs, and emits each step as a `transfer`
+//! event.
 
 use std::time::{Duration, Instant};
 
 use freya_sip::dialog::{DialogError, DialogEvent, ReferProgress, SessionState};
 use freya_sip::ua::{Call, UaError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::Inner;
 use crate::event::{CallEvent, EventKind};
@@ -43,18 +43,10 @@ pub struct TransferRequest {
     pub to: String,
 }
 
-/// What the call's task is asked: transfer to `to`, and say whether the REFER went out
-/// (with the target URI) or why not.
-pub(crate) struct TransferCommand {
-    pub(crate) to: String,
-    pub(crate) reply: oneshot::Sender<Result<String, StackError>>,
-}
-
-/// The call task's side: where commands arrive, and the transfer in progress.
+/// The call task's side: the transfer in progress, if any.
 pub(crate) struct CallTransfer<'a> {
     inner: &'a Inner,
     id: &'a str,
-    commands: mpsc::Receiver<TransferCommand>,
     current: Option<Current>,
 }
 
@@ -79,25 +71,12 @@ pub(crate) enum Next {
 }
 
 impl<'a> CallTransfer<'a> {
-    /// Lets [`Stack::transfer`](super::Stack::transfer) reach call `id` until this is
-    /// dropped.
-    pub(crate) fn register(inner: &'a Inner, id: &'a str) -> CallTransfer<'a> {
-        // One command at a time is all a call takes: a second waits for the first's reply.
-        let (tx, commands) = mpsc::channel(1);
-        inner.transfer_handles().insert(id.to_owned(), tx);
+    /// No transfer yet for call `id`.
+    pub(crate) fn new(inner: &'a Inner, id: &'a str) -> CallTransfer<'a> {
         CallTransfer {
             inner,
             id,
-            commands,
             current: None,
-        }
-    }
-
-    /// The next command (pending forever once none can come).
-    pub(crate) async fn command(&mut self) -> TransferCommand {
-        match self.commands.recv().await {
-            Some(c) => c,
-            None => std::future::pending().await,
         }
     }
 
@@ -106,12 +85,17 @@ impl<'a> CallTransfer<'a> {
         self.current.as_ref().map(|c| c.due)
     }
 
-    /// Starts the transfer `cmd` asks for: resolves the target, sends the REFER (or has it
-    /// wait for the ACK), replies.
-    pub(crate) fn start(&mut self, call: &Call, cmd: TransferCommand) {
-        let result = self.begin(call, &cmd.to);
+    /// Starts a transfer to `to`: resolves the target, sends the REFER (or has it wait for
+    /// the ACK), replies.
+    pub(crate) fn start(
+        &mut self,
+        call: &Call,
+        to: &str,
+        reply: oneshot::Sender<Result<String, StackError>>,
+    ) {
+        let result = self.begin(call, to);
         // The asker may have given up waiting: the transfer goes on regardless.
-        let _ = cmd.reply.send(result);
+        let _ = reply.send(result);
     }
 
     fn begin(&mut self, call: &Call, to: &str) -> Result<String, StackError> {
@@ -284,12 +268,6 @@ impl<'a> CallTransfer<'a> {
                 reason,
             },
         ));
-    }
-}
-
-impl Drop for CallTransfer<'_> {
-    fn drop(&mut self) {
-        self.inner.transfer_handles().remove(self.id);
     }
 }
 

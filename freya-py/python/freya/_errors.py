@@ -105,7 +105,8 @@ class StackError(Exception):
       ``"ERR_FREYA_DRAINING"`` (the stack takes no new calls), ``"ERR_FREYA_CAMPAIGN"`` (a
       campaign refused or not found, see ``kind``), ``"ERR_FREYA_NO_SUCH_CALL"``,
       ``"ERR_FREYA_TRANSFER"`` (the call is not answered, not an agent's, or already being
-      transferred);
+      transferred), ``"ERR_FREYA_DTMF"`` (keys cannot be sent: not answered, not an agent's,
+      no telephone-event agreed);
     - ``kind``: for ``ERR_FREYA_CAMPAIGN`` only (else ``None``): ``"invalid_numbers"`` (a
       refused list, see ``rejected``), ``"empty_list"``, ``"pacing"`` (a bad pace setting),
       ``"unknown"`` (no such trunk or agent pool), ``"no_such_campaign"``, ``"ended"`` (a

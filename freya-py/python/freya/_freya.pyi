@@ -10,6 +10,7 @@ from ._stack import (
     CampaignInfo,
     CampaignRequest,
     EventStream,
+    DtmfRequest,
     HostCallMetadata,
     HostCallStream,
     HostInput,
@@ -140,6 +141,15 @@ class Stack:
         call, one in progress), ``ERR_FREYA_CLOSED``, or ``ValueError`` (a target that is
         neither a number nor a URI).
         """
+    def send_dtmf(self, call_id: str, req: DtmfRequest) -> asyncio.Future[None]:
+        """Sends keys toward an answered agent call's SIP peer (an IVR): RFC 4733 events in
+        the call's RTP, or SIP INFO on a ``dtmf_mode = "info"`` trunk; resolves once they
+        are queued (RFC 4733) or sent (INFO).
+
+        Raises ``TypeError`` at once for a bad request; when awaited, ``ValueError`` (bad
+        digits or duration), ``StackError`` ``ERR_FREYA_NO_SUCH_CALL``, ``ERR_FREYA_DTMF``
+        (not answered, not an agent call, no telephone-event agreed), ``ERR_FREYA_CLOSED``.
+        """
     def calls(self) -> List[CallSummary]:
         """The calls alive now."""
     def hangup(self, call_id: str, q850_cause: Optional[int] = None) -> None:
@@ -213,6 +223,9 @@ class HostCall:
         """Barge-in: drops the audio queued for the caller at once."""
     def hangup(self) -> asyncio.Future[None]:
         """Ends the call from the agent's side (``hangup_by: "agent"``)."""
+    def send_dtmf(self, digits: str, duration_ms: int = 100) -> asyncio.Future[None]:
+        """Sends keys (``0-9 * # A-D``, each held ``duration_ms``, 40-2000) toward the
+        caller's side, as ``Stack.send_dtmf``: RFC 4733 in the call's RTP, or SIP INFO."""
 
 
 class HostCalls:

@@ -35,6 +35,7 @@ __all__ = [
     "CampaignNumberRules",
     "CampaignRequest",
     "DtmfEvent",
+    "DtmfRequest",
     "EventStream",
     "HangupEvent",
     "HostAudio",
@@ -194,6 +195,20 @@ HostInput = Union[HostAudio, HostDtmf]
 class _OriginateTo(TypedDict):
     to: str
     """A number (sent through ``trunk``) or a SIP URI."""
+
+
+class _DtmfDigits(TypedDict):
+    digits: str
+    """1 to 32 keys: ``0``-``9``, ``*``, ``#``, ``A``-``D``."""
+
+
+class DtmfRequest(_DtmfDigits, total=False):
+    """Keys to send toward a call's SIP peer (``Stack.send_dtmf``; the body of the API's
+    ``POST /calls/{id}/dtmf``); an unknown key is a ``TypeError``."""
+
+    duration_ms: int
+    """How long each key is held, in ms: 40 to 2000 (default 100); 100 ms of silence
+    between keys."""
 
 
 class TransferRequest(TypedDict):
