@@ -423,6 +423,15 @@ fn touch(m: &Message) -> usize {
     n += m.cseq().map_or(0, |c| c.seq as usize + c.method.len());
     n += m.max_forwards().map_or(0, usize::from) + m.content_length().unwrap_or(0) as usize;
     n += m.body().len();
+    // Read as the NOTIFY of a transfer (RFC 3515 §2.4.5): a report's status is a real one.
+    if let Ok(p) = freya_sip::dialog::ReferProgress::from_notify(m) {
+        assert!(
+            p.status.is_none_or(|s| (100..=699).contains(&s)),
+            "sipfrag status {:?}",
+            p.status
+        );
+        n += usize::from(p.succeeded()) + usize::from(p.failed());
+    }
     // The rsip conversion (interop partner) must refuse with an error, never panic.
     if let Ok(r) = rsip::SipMessage::try_from(m) {
         n += r.to_string().len();

@@ -318,6 +318,21 @@ impl DialogLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any body is read or refused, never a panic; a status line written from parts
+        /// reads back as those parts.
+        #[test]
+        fn sipfrag_bodies(body in proptest::collection::vec(any::<u8>(), 0..80),
+                          code in 100u16..=699, reason in "[A-Za-z ]{0,20}") {
+            if let Ok((status, _)) = sipfrag_status(&body) {
+                prop_assert!((100..=699).contains(&status));
+            }
+            let line = format!("SIP/2.0 {code} {reason}\r\nContact: <sip:x>\r\n");
+            prop_assert_eq!(sipfrag_status(line.as_bytes()), Ok((code, reason.trim().to_owned())));
+        }
+    }
 
     #[test]
     fn sipfrag_status_lines() {
