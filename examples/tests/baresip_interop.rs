@@ -265,6 +265,20 @@ fn assert_tone(who: &str, samples: &[i16], hz: u32, min_s: f64) {
     );
 }
 
+/// Asserts that a `sip-ua listen` `incoming` line is a call from baresip (its User-Agent).
+fn assert_from_baresip(incoming: &serde_json::Value) {
+    let ua = incoming["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "User-Agent")
+        .map(|h| h[1].as_str().unwrap().to_owned());
+    assert!(
+        ua.as_deref().is_some_and(|u| u.starts_with("baresip")),
+        "the call came from {ua:?}"
+    );
+}
+
 /// A `sip-ua listen` child printing JSON lines, killed on drop.
 struct Listener {
     child: Child,
@@ -336,17 +350,7 @@ fn baresip_calls_sip_ua_listen_and_both_hear_the_other_tone() {
     // baresip dials at start-up and hangs up when it quits, 5 s later.
     let mut b = Baresip::start(BARESIP_HZ, &[format!("/dial sip:freya@{}", l.addr)], 5);
     let mut seen = Vec::new();
-    let incoming = l.until("incoming", &mut seen);
-    let ua = incoming["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0] == "User-Agent")
-        .map(|h| h[1].as_str().unwrap().to_owned());
-    assert!(
-        ua.as_deref().is_some_and(|u| u.starts_with("baresip")),
-        "the call came from {ua:?}"
-    );
+    assert_from_baresip(&l.until("incoming", &mut seen));
     let ended = l.until("ended", &mut seen);
     assert_eq!(ended["status"], 200, "{ended}\n{}", b.log());
     assert_eq!(
@@ -489,17 +493,7 @@ fn freya_transfers_a_baresip_caller_to_another_party() {
     assert_eq!(hangup["hangup_by"], "local", "{hangup}");
 
     let mut lines = vec![];
-    let incoming = target.until("incoming", &mut lines);
-    let ua = incoming["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0] == "User-Agent")
-        .map(|h| h[1].as_str().unwrap().to_owned());
-    assert!(
-        ua.as_deref().is_some_and(|u| u.starts_with("baresip")),
-        "the target was called by {ua:?}"
-    );
+    assert_from_baresip(&target.until("incoming", &mut lines));
     target.until("ended", &mut lines);
     b.wait(Duration::from_secs(15));
     let heard = read_wav(&heard_by_target).expect("the target's recording");

@@ -8,7 +8,7 @@ mod common;
 #[allow(dead_code)]
 mod sipp;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -326,21 +326,9 @@ fn reload_under_live_calls_drops_none() {
 
 /// `POST /calls` with the JSON `body`; asserts 201 and returns the new call's id.
 fn originate(s: &Server, body: &str) -> String {
-    let mut c = TcpStream::connect(s.api).unwrap();
-    write!(
-        c,
-        "POST /calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
-    serde_json::from_str::<serde_json::Value>(resp.split_once("\r\n\r\n").unwrap().1).unwrap()
-        ["call_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let (status, json) = common::post(s, "/calls", &serde_json::from_str(body).unwrap());
+    assert_eq!(status, 201, "{json}");
+    json["call_id"].as_str().unwrap().to_owned()
 }
 
 #[test]

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{refused, Api};
+use super::{failure, refused, Api};
 use crate::campaign::{validate_numbers, CampaignError, CampaignRequest, NumberRules};
 use crate::StackError;
 
@@ -31,7 +31,7 @@ pub(super) async fn start(
     }
     let req: CampaignRequest = match crate::request::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     match api.stack.start_campaign(req) {
         Ok(info) => {
@@ -42,7 +42,7 @@ pub(super) async fn start(
             let e = CampaignError::InvalidNumbers { rejected, total };
             tracing::warn!(error = %e, "api: campaign refused");
             let CampaignError::InvalidNumbers { rejected, total } = &e else {
-                return error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
+                return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
             };
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -50,10 +50,10 @@ pub(super) async fn start(
             )
                 .into_response()
         }
-        Err(e @ StackError::Draining) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e @ StackError::Draining) => failure(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "api: campaign refused");
-            error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+            failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
         }
     }
 }
@@ -69,7 +69,7 @@ pub(super) async fn show(
     }
     match api.stack.campaign(&id) {
         Ok(info) => Json(info).into_response(),
-        Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => failure(StatusCode::NOT_FOUND, &e.to_string()),
     }
 }
 
@@ -87,7 +87,7 @@ pub(super) async fn command(
         "resume" => api.stack.resume_campaign(&id),
         "cancel" => api.stack.cancel_campaign(&id),
         other => {
-            return error(
+            return failure(
                 StatusCode::NOT_FOUND,
                 &format!("{other:?}: a campaign takes pause, resume or cancel"),
             )
@@ -100,9 +100,9 @@ pub(super) async fn command(
         )
             .into_response(),
         Err(e @ StackError::Campaign(CampaignError::Ended { .. })) => {
-            error(StatusCode::CONFLICT, &e.to_string())
+            failure(StatusCode::CONFLICT, &e.to_string())
         }
-        Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => failure(StatusCode::NOT_FOUND, &e.to_string()),
     }
 }
 
@@ -127,10 +127,6 @@ pub(super) async fn validate(
     }
     match crate::request::from_slice::<ValidateRequest>(&body) {
         Ok(req) => Json(validate_numbers(&req.numbers, &req.rules)).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => failure(StatusCode::BAD_REQUEST, &e.to_string()),
     }
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"error": message}))).into_response()
 }

@@ -118,6 +118,30 @@ async fn calls(State(api): State<Api>, headers: HeaderMap) -> Response {
     Json(api.stack.calls()).into_response()
 }
 
+/// A request body read as `T`, or the `400` naming the key that does not fit.
+// The refusal is the response itself, built once per bad request: its size does not matter.
+#[allow(clippy::result_large_err)]
+fn request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    crate::request::from_slice(body).map_err(|e| failure(StatusCode::BAD_REQUEST, &e))
+}
+
+/// `{"error": …}` with `status`.
+fn failure(status: StatusCode, e: &dyn std::fmt::Display) -> Response {
+    (status, Json(json!({"error": e.to_string()}))).into_response()
+}
+
+/// The response to a refused call command (transfer, DTMF): `404` no such call, `409` not
+/// now, `400` a bad value, `503` otherwise.
+fn command_refused(e: &StackError) -> Response {
+    let status = match e {
+        StackError::NoSuchCall { .. } => StatusCode::NOT_FOUND,
+        StackError::Transfer { .. } | StackError::Dtmf { .. } => StatusCode::CONFLICT,
+        StackError::Request(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    failure(status, e)
+}
+
 async fn originate(
     State(api): State<Api>,
     headers: HeaderMap,
@@ -126,15 +150,9 @@ async fn originate(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    let req: crate::stack::OriginateRequest = match crate::request::from_slice(&body) {
+    let req: crate::stack::OriginateRequest = match request(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(refusal) => return refusal,
     };
     match api.stack.originate(req).await {
         Ok(call_id) => (StatusCode::CREATED, Json(json!({"call_id": call_id}))).into_response(),
@@ -161,15 +179,9 @@ async fn transfer(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    let req: crate::stack::TransferRequest = match crate::request::from_slice(&body) {
+    let req: crate::stack::TransferRequest = match request(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(refusal) => return refusal,
     };
     match api.stack.transfer(&id, req).await {
         Ok(target) => (
@@ -177,15 +189,7 @@ async fn transfer(
             Json(json!({"call_id": id, "target": target})),
         )
             .into_response(),
-        Err(e) => {
-            let status = match e {
-                StackError::NoSuchCall { .. } => StatusCode::NOT_FOUND,
-                StackError::Transfer { .. } => StatusCode::CONFLICT,
-                StackError::Request(_) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            (status, Json(json!({"error": e.to_string()}))).into_response()
-        }
+        Err(e) => command_refused(&e),
     }
 }
 
@@ -200,15 +204,9 @@ async fn dtmf(
     if let Some(r) = refused(&api, &headers) {
         return r;
     }
-    let req: crate::stack::DtmfRequest = match crate::request::from_slice(&body) {
+    let req: crate::stack::DtmfRequest = match request(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(refusal) => return refusal,
     };
     let digits = req.digits.clone();
     match api.stack.send_dtmf(&id, req).await {
@@ -217,15 +215,7 @@ async fn dtmf(
             Json(json!({"call_id": id, "digits": digits})),
         )
             .into_response(),
-        Err(e) => {
-            let status = match e {
-                StackError::NoSuchCall { .. } => StatusCode::NOT_FOUND,
-                StackError::Dtmf { .. } => StatusCode::CONFLICT,
-                StackError::Request(_) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            (status, Json(json!({"error": e.to_string()}))).into_response()
-        }
+        Err(e) => command_refused(&e),
     }
 }
 
@@ -246,13 +236,7 @@ async fn hangup(
     }
     let cause = match q.q850_cause.map(crate::request::q850_cause).transpose() {
         Ok(cause) => cause,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e),
     };
     match api.stack.hangup(&id, cause) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({"call_id": id}))).into_response(),
