@@ -122,9 +122,11 @@ setup_pipecat() {
     local stamp="$PIPECAT_VENV/.freya-requirements.sha256" want_sum
     want_sum="$(sha256sum "$PIPECAT_REQUIREMENTS" | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want_sum" ] ||
-        ! "$PIPECAT_VENV/bin/python" -c 'import pipecat, uvicorn' >/dev/null 2>&1; then
+        ! "$PIPECAT_VENV/bin/python" -c 'import pipecat, uvicorn, pytest' >/dev/null 2>&1; then
         note "setup: pip install -r tests/pipecat/requirements.txt (pipecat-ai)"
-        "$PIPECAT_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$PIPECAT_REQUIREMENTS" ||
+        # pytest (the bindings' pin) runs freya-py/tests/pipecat in this venv.
+        "$PIPECAT_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$PIPECAT_REQUIREMENTS" \
+            "$(grep '^pytest==' "$PY_REQUIREMENTS")" ||
             die "pip install into .venv-pipecat failed"
         printf '%s\n' "$want_sum" >"$stamp"
     fi
@@ -164,7 +166,8 @@ check_disk
 setup_apt
 setup_rust
 want python && setup_python
-want rust && setup_pipecat
+# The pipecat venv: the bridge test (rust) and freya.pipecat's test (python) run pipecat.
+{ want rust || want python; } && setup_pipecat
 want node && setup_node
 note "setup: done ($((SECONDS - T0))s)"
 
@@ -259,9 +262,16 @@ fi
 
 if want python; then
     if step py-build - maturin develop --quiet --locked -m freya-py/Cargo.toml; then
-        step pytest pytest python -m pytest -q freya-py/tests
+        # freya-py/tests/pipecat needs pipecat-ai: its own step below, in the pipecat venv
+        # (setup_pipecat exports FREYA_REQUIRE_PIPECAT=1, under which that folder would fail
+        # in .venv).
+        step pytest pytest python -m pytest -q freya-py/tests --ignore=freya-py/tests/pipecat
+        # freya.pipecat over the extension just built in place (freya-py/python/freya/, abi3).
+        step py-pipecat pytest env FREYA_REQUIRE_PIPECAT=1 PYTHONPATH="$ROOT/freya-py/python" \
+            "$PIPECAT_VENV/bin/python" -m pytest -q freya-py/tests/pipecat
     else
         skip pytest "the build failed"
+        skip py-pipecat "the build failed"
     fi
 fi
 
