@@ -56,6 +56,18 @@ async fn run(path: Option<PathBuf>) -> Result<(), StackError> {
     let control = config.control.listen;
     let grace = Duration::from_secs(config.control.shutdown_grace_s);
     let token = config.control_token();
+    // A host pool's agent is a program that embeds the stack; this server is none.
+    for pool in config
+        .agents
+        .iter()
+        .filter(|a| a.mode == freya::config::AgentMode::Host)
+    {
+        tracing::warn!(
+            pool = pool.name,
+            "freya-stack: mode = \"host\" pools are for programs embedding the stack \
+             (Stack::host_calls); here no host takes them: their calls get 503"
+        );
+    }
     let stack = Stack::start(config).await?;
     let reloader: freya::api::Reloader = {
         let stack = stack.clone();
