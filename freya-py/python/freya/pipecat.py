@@ -42,8 +42,8 @@ What goes where:
 - an ``EndFrame`` hangs the call up (``call.hangup()``) once the audio before it has been
   played; a ``CancelFrame`` at once (both unless the call has already ended, or
   ``hangup_on_end`` is False).
-- ``OutputDTMFFrame`` keys go out as real DTMF (``call.send_dtmf``: RFC 4733 or SIP INFO)
-  when the binding has ``HostCall.send_dtmf``; otherwise pipecat plays them as in-band tones.
+- ``OutputDTMFFrame`` keys go out as real DTMF (``call.send_dtmf``: RFC 4733 or SIP INFO);
+  on a call that can carry neither, pipecat plays them as in-band tones instead.
 - events: ``on_client_connected(transport, call)`` when the input starts reading the call,
   ``on_client_disconnected(transport, call)`` when the call ends under it (the caller hung up,
   or the call was ended elsewhere; not when the pipeline's own End/CancelFrame hung it up:
@@ -341,12 +341,18 @@ class FreyaOutputTransport(BaseOutputTransport):
     async def _write_dtmf_native(self, frame: Union[OutputDTMFFrame, OutputDTMFUrgentFrame]) -> None:
         """Sends an ``OutputDTMFFrame``'s keys with ``call.send_dtmf``."""
         digits = "".join(button.value for button in frame.buttons or [])
-        if digits and await self._transport._send_dtmf(digits):
+        if not digits:
+            return
+        if await self._transport._send_dtmf(digits):
             # freya holds the audio toward the caller back while it plays the keys (each
             # _DTMF_MS on, then 100 ms of silence): the playout clock moves on by as much.
             self._play_end = max(self._play_end, time.monotonic()) + len(digits) * (
                 _DTMF_MS + 100
             ) / 1000.0
+        elif not self._transport.call_ended:
+            # The call has no way to carry keys (no telephone-event agreed, no SIP INFO
+            # trunk): pipecat's in-band tones, in the audio, still reach an IVR.
+            await self._write_dtmf_audio(frame)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Sends ``frame.audio`` (16-bit mono PCM at ``call.sample_rate`` Hz) to the caller,
