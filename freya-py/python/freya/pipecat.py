@@ -27,6 +27,22 @@ pipecat pipeline, with no WebSocket and no serializer between::
     async for call in stack.host_calls("inproc"):       # one freya.HostCall per call
         asyncio.create_task(serve(call))
 
+To try it with no AI service, an echo: the caller's audio does not pass from the input to the
+output by itself, a processor turns it into output audio::
+
+    from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
+    from pipecat.processors.frame_processor import FrameProcessor
+
+    class Echo(FrameProcessor):
+        async def process_frame(self, frame, direction):
+            await super().process_frame(frame, direction)
+            if isinstance(frame, InputAudioRawFrame):
+                frame = OutputAudioRawFrame(audio=frame.audio, sample_rate=frame.sample_rate,
+                                            num_channels=frame.num_channels)
+            await self.push_frame(frame, direction)
+
+    pipeline = Pipeline([transport.input(), Echo(), transport.output()])
+
 What goes where:
 
 - caller -> pipeline: every 20 ms of the caller's audio (bytes of 16-bit little-endian mono
