@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use freya::media::bridge::echo::{serve_echo, EchoNote};
-use freya::media::bridge::ProtocolKind;
+use freya::media::bridge::{CallMetadata, ProtocolKind};
 use serde_json::json;
 
 const USAGE: &str = "usage: echo-agent [--listen ADDR] [--protocol twilio|jambonz|asterisk]\n\
@@ -78,14 +78,7 @@ fn note_json(peer: SocketAddr, note: &EchoNote) -> serde_json::Value {
             "peer": peer.to_string(),
             "event": "start",
             "protocol": protocol.name(),
-            "metadata": metadata.as_ref().map(|m| json!({
-                "call_id": m.call_id,
-                "direction": m.direction.as_str(),
-                "caller": m.caller,
-                "callee": m.callee,
-                "workflow_id": m.workflow_id,
-                "headers": m.headers,
-            })),
+            "metadata": metadata.as_ref().map(CallMetadata::to_json),
         }),
         EchoNote::Dtmf(d) => json!({"peer": peer.to_string(), "event": "dtmf", "digit": d}),
         EchoNote::Stopped => json!({"peer": peer.to_string(), "event": "stop"}),

@@ -73,15 +73,7 @@ pub(crate) struct PyHostCall {
 
 impl PyHostCall {
     pub(crate) fn new(call: HostCall, stack: Stack) -> PyHostCall {
-        let m = call.metadata();
-        let metadata = serde_json::json!({
-            "call_id": m.call_id,
-            "direction": m.direction.as_str(),
-            "caller": m.caller,
-            "callee": m.callee,
-            "workflow_id": m.workflow_id,
-            "headers": m.headers,
-        });
+        let metadata = call.metadata().to_json();
         let sample_rate = call.agent.sample_rate();
         let (rx, tx) = call.agent.split();
         PyHostCall {

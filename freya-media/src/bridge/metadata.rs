@@ -123,6 +123,27 @@ impl CallMetadata {
         self
     }
 
+    /// The whole metadata as one JSON object (`call_id`, `direction`, `caller`, `callee`,
+    /// `workflow_id`, `headers` as `[name, value]` pairs), for hosts and logs.
+    ///
+    /// ```
+    /// use freya_media::bridge::{CallMetadata, Direction};
+    /// let m = CallMetadata::new("c1", Direction::Outbound, "+1", "+2").with_header("X-A", "b");
+    /// let v = m.to_json();
+    /// assert_eq!((v["direction"].as_str(), v["headers"][0][1].as_str()), (Some("outbound"), Some("b")));
+    /// assert!(v["workflow_id"].is_null());
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "call_id": self.call_id,
+            "direction": self.direction.as_str(),
+            "caller": self.caller,
+            "callee": self.callee,
+            "workflow_id": self.workflow_id,
+            "headers": self.headers,
+        })
+    }
+
     /// The headers as a JSON array of `[name, value]` pairs: exact values, order and repeats
     /// kept (what every protocol carries besides the convenience object).
     pub fn headers_json(&self) -> String {
