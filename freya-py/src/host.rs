@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use freya::media::bridge::{HostInput, HostReceiver, HostSender, LegError};
-use freya::stack::{DtmfRequest, HostCall, HostCalls, Stack};
+use freya::stack::{DtmfRequest, HostCall, HostCalls, Stack, TransferRequest};
 use freya::StackError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -190,6 +190,21 @@ impl PyHostCall {
             };
             stack.send_dtmf(&call_id, req).await?;
             Ok(Ready::Nothing)
+        })
+    }
+
+    /// Transfers the call by REFER to `to` (a number, sent at the call's trunk, or a `sip:`,
+    /// `sips:` or `tel:` URI), as `Stack.transfer`: the caller's carrier calls the target
+    /// itself; `transfer` events follow, and on `succeeded` the call ends (`recv` gives
+    /// `None`). Returns an awaitable of the target URI once the REFER is sent.
+    ///
+    /// Raises (when awaited) `ValueError` for a bad target, `StackError`
+    /// `ERR_FREYA_TRANSFER` (one in progress), `ERR_FREYA_NO_SUCH_CALL` (ended).
+    fn transfer<'py>(&self, py: Python<'py>, to: String) -> PyResult<Bound<'py, PyAny>> {
+        let (stack, call_id) = (self.stack.clone(), self.call_id.clone());
+        spawn_future(py, async move {
+            let target = stack.transfer(&call_id, TransferRequest { to }).await?;
+            Ok(Ready::Str(target))
         })
     }
 

@@ -117,11 +117,22 @@ def test_a_host_call_hears_its_own_tone_echoed_and_hangs_up():
                     keys.append((got["digit"], got["duration_ms"]))
             assert "".join(k for k, _ in keys) == "159#", keys
             assert all(100 <= ms <= 160 for _, ms in keys), keys
-            await call.send_dtmf("*0", 80)
-            for digit in "*0":
+            # Not 0, * or #: the built-in echo agent acts on those (hang-up, burst, clear).
+            await call.send_dtmf("19", 80)
+            for digit in "19":
                 e = await ev.next(f"dtmf {digit}", lambda e, d=digit: e["event"] == "dtmf"
                                   and e["call_id"] == out_id and e["digit"] == d)
                 assert e["via"] == "rfc4733"
+
+            # A transfer asked for by the host: the peer (the stack's own outbound leg) takes
+            # no REFER (405), so it is refused and the call stays.
+            with pytest.raises(ValueError, match='"desk"'):
+                await call.transfer("desk")
+            target = await call.transfer("sip:desk@127.0.0.1:5999")
+            assert target == "sip:desk@127.0.0.1:5999"
+            refused = await ev.next("transfer refused", lambda e: e["event"] == "transfer"
+                                    and e["call_id"] == call.call_id and e["state"] == "refused")
+            assert refused["sip_code"] == 405, refused
 
             await call.clear()
             await call.hangup()

@@ -226,6 +226,10 @@ class HostCall:
     def send_dtmf(self, digits: str, duration_ms: int = 100) -> asyncio.Future[None]:
         """Sends keys (``0-9 * # A-D``, each held ``duration_ms``, 40-2000) toward the
         caller's side, as ``Stack.send_dtmf``: RFC 4733 in the call's RTP, or SIP INFO."""
+    def transfer(self, to: str) -> asyncio.Future[str]:
+        """Transfers the call by REFER to ``to`` (a number or a sip:/sips:/tel: URI), as
+        ``Stack.transfer``; resolves with the target URI once the REFER is sent. The
+        outcome comes as ``transfer`` events; on ``succeeded`` the call ends."""
 
 
 class HostCalls:
