@@ -4,6 +4,7 @@
 //! on, §2.5.1), or SIP INFO (`application/dtmf-relay`) when the trunk says
 //! `dtmf_mode = "info"`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,20 +79,25 @@ impl DtmfRequest {
 /// telephone-event payload type the SDP agreed. Shared by the call's task (which queues)
 /// and the agent-audio sink (which sends, on its 20 ms clock).
 pub(crate) struct DtmfOut {
-    pub(crate) sender: DtmfSender,
+    pub(crate) sender: Mutex<DtmfSender>,
     pub(crate) payload_type: u8,
+    /// Set (under the lock) when keys are queued, cleared (under the lock) once the sender
+    /// is idle: the sink looks at it alone on its 50 turns a second, and takes the lock
+    /// only while keys are being sent.
+    pub(crate) busy: AtomicBool,
 }
 
-pub(crate) type SharedDtmfOut = Arc<Mutex<DtmfOut>>;
+pub(crate) type SharedDtmfOut = Arc<DtmfOut>;
 
 impl DtmfOut {
     /// The RFC 4733 sender of a call whose SDP agreed on telephone-event `payload_type`.
     pub(crate) fn shared(payload_type: u8) -> Option<SharedDtmfOut> {
         let sender = DtmfSender::new(DtmfSenderConfig::default()).ok()?;
-        Some(Arc::new(Mutex::new(DtmfOut {
-            sender,
+        Some(Arc::new(DtmfOut {
+            sender: Mutex::new(sender),
             payload_type,
-        })))
+            busy: AtomicBool::new(false),
+        }))
     }
 }
 
@@ -122,8 +128,8 @@ pub(crate) fn send(
             Ok(())
         }
         (DtmfMode::Rfc4733, Some(out)) => {
-            let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
-            out.sender
+            let mut sender = out.sender.lock().unwrap_or_else(|p| p.into_inner());
+            sender
                 .send_digits(
                     Instant::now(),
                     &req.digits.to_ascii_uppercase(),
@@ -132,6 +138,7 @@ pub(crate) fn send(
                 .map_err(|e| {
                     StackError::Request(RequestError::from_message(format!("digits: {e}")))
                 })?;
+            out.busy.store(true, Ordering::Release);
             tracing::info!(call_id, digits = %req.digits, "stack: DTMF queued as RFC 4733 events");
             Ok(())
         }

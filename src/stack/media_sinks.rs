@@ -144,18 +144,26 @@ impl AgentAudio {
     /// The telephone-event packets due now; whether a tone is on (the frame's audio is then
     /// held back, its media time skipped).
     fn dtmf_turn(&mut self, samples: usize) -> bool {
-        let Some(dtmf) = &self.dtmf else {
+        let Some(dtmf) = self
+            .dtmf
+            .as_ref()
+            .filter(|d| d.busy.load(Ordering::Acquire))
+        else {
             return false;
         };
-        let mut d = dtmf.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        while let Some(p) = d.sender.poll_transmit(now, self.out.timestamp()) {
-            let packet = self.out.event(d.payload_type, &p);
+        let mut sender = dtmf.sender.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(p) = sender.poll_transmit(Instant::now(), self.out.timestamp()) {
+            let packet = self.out.event(dtmf.payload_type, &p);
             if self.to_caller.try_send(packet).is_err() {
-                tracing::warn!(call_id = %self.call_id, "stack: relay queue full, a telephone-event packet dropped");
+                // Counted with the agent's packets the relay could not take (`endpoint_full`).
+                let dropped = self.counts.endpoint_full.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(call_id = %self.call_id, dropped, "stack: relay queue full, a telephone-event packet dropped");
             }
         }
-        let on = d.sender.sending().is_some();
+        if sender.is_idle() {
+            dtmf.busy.store(false, Ordering::Release);
+        }
+        let on = sender.sending().is_some();
         if on {
             self.out.skip(samples);
         }
